@@ -1,0 +1,108 @@
+//! JA3 / JA3S (Salesforce, BSD-3-Clause).
+//!
+//! JA3 string: `legacy_version,ciphers,extensions,groups,ec_point_formats`, every
+//! value in decimal, `-`-joined, wire order, GREASE removed. JA3 = md5 hex of it.
+//! JA3S: `legacy_version,cipher,extensions` of the ServerHello.
+
+use crate::grease::is_grease;
+use crate::hello::{ClientHello, HelloFormat, ServerHello};
+use crate::hex::{push_dec, push_hex_bytes};
+use md5::{Digest, Md5};
+
+/// A JA3-family fingerprint: the full string and its md5.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ja3 {
+    pub full: String,
+    pub hash: String,
+}
+
+impl Ja3 {
+    fn from_full(full: String) -> Ja3 {
+        let digest = Md5::digest(full.as_bytes());
+        let mut hash = String::with_capacity(32);
+        push_hex_bytes(&mut hash, &digest);
+        Ja3 { full, hash }
+    }
+}
+
+fn push_list(out: &mut String, values: impl Iterator<Item = u32>) {
+    for (i, v) in values.enumerate() {
+        if i > 0 {
+            out.push('-');
+        }
+        push_dec(out, v);
+    }
+}
+
+/// JA3 of a ClientHello; `None` for SSLv2-format hellos (no reference computes one).
+pub fn ja3(ch: &ClientHello) -> Option<Ja3> {
+    if ch.format == HelloFormat::SslV2 {
+        return None;
+    }
+    let mut s = String::with_capacity(256);
+    push_dec(&mut s, ch.legacy_version as u32);
+    s.push(',');
+    push_list(&mut s, non_grease(&ch.ciphers));
+    s.push(',');
+    push_list(&mut s, non_grease(&ch.extensions));
+    s.push(',');
+    push_list(&mut s, non_grease(&ch.supported_groups));
+    s.push(',');
+    push_list(&mut s, ch.ec_point_formats.iter().map(|&v| v as u32));
+    Some(Ja3::from_full(s))
+}
+
+/// JA3S of a ServerHello.
+pub fn ja3s(sh: &ServerHello) -> Ja3 {
+    let mut s = String::with_capacity(64);
+    push_dec(&mut s, sh.legacy_version as u32);
+    s.push(',');
+    push_dec(&mut s, sh.cipher as u32);
+    s.push(',');
+    push_list(&mut s, non_grease(&sh.extensions));
+    Ja3::from_full(s)
+}
+
+fn non_grease(list: &[u16]) -> impl Iterator<Item = u32> + '_ {
+    list.iter().filter(|&&v| !is_grease(v)).map(|&v| v as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hello::tests::*;
+    use crate::hello::*;
+
+    #[test]
+    fn ja3_drops_grease_everywhere_and_keeps_order() {
+        let body = client_hello_body(
+            0x0303,
+            &[0x2a2a, 0x1301, 0xc02b],
+            &[
+                (0x3a3a, vec![]),
+                (EXT_SERVER_NAME, sni("x.y")),
+                (EXT_SUPPORTED_GROUPS, u16s(2, &[0x4a4a, 0x001d, 0x0017])),
+                (EXT_EC_POINT_FORMATS, vec![1, 0]),
+                (0x0015, vec![0, 0]),
+            ],
+        );
+        let j = ja3(&ClientHello::parse(&body).unwrap()).unwrap();
+        assert_eq!(j.full, "771,4865-49195,0-10-11-21,29-23,0");
+        assert_eq!(j.hash.len(), 32);
+    }
+
+    #[test]
+    fn ja3_empty_lists_keep_commas() {
+        let body = client_hello_body(0x0303, &[0x1301, 0x1302], &[]);
+        let j = ja3(&ClientHello::parse(&body).unwrap()).unwrap();
+        assert_eq!(j.full, "771,4865-4866,,,");
+    }
+
+    #[test]
+    fn known_md5() {
+        // md5("769,47-53-5-10-49161-49162-49171-49172-50-56-19-4,0-10-11,23-24-25,0"),
+        // the JA3 of an old Firefox hello widely quoted in the JA3 README.
+        let j = Ja3::from_full("769,47-53-5-10-49161-49162-49171-49172-50-56-19-4,0-10-11,23-24-25,0".into());
+        assert_eq!(j.hash, "ada70206e40642a3e4461f35503241d5");
+    }
+}

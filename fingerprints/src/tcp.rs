@@ -1,0 +1,181 @@
+//! TCP SYN / SYN-ACK signatures.
+//!
+//! [`TcpSyn::tcp_sig`] is shakedown's own signature (free to use, documented in
+//! docs/fingerprints.md): `window:options:mss:wscale:ittl:df` where `options` are
+//! the option kinds in wire order, `-`-joined; `ittl` the initial TTL guessed from
+//! the observed one (the next of 32, 64, 128, 255), so that clients at different
+//! hop distances share a signature; `df` is `df` / `nodf` for IPv4 and `ip6` for
+//! IPv6. Absent MSS or window scale is `-`.
+//!
+//! With the `ja4plus` feature, [`TcpSyn::ja4t`] gives FoxIO's JA4T / JA4TS string in
+//! the Wireshark plugin's formatting (see docs/fingerprints.md for why).
+
+use std::fmt::Write as _;
+
+/// What a SYN (or SYN-ACK) says about the TCP/IP stack that sent it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TcpSyn {
+    /// Raw (unscaled) window field.
+    pub window: u16,
+    /// Option kinds in wire order, NOP (1) and EOL (0) padding included.
+    pub option_kinds: Vec<u8>,
+    pub mss: Option<u16>,
+    pub window_scale: Option<u8>,
+    /// Observed IP TTL / hop limit.
+    pub ttl: u8,
+    /// IPv4 don't-fragment bit; `None` for IPv6.
+    pub dont_fragment: Option<bool>,
+}
+
+impl TcpSyn {
+    /// Reads the options block of a TCP header (the bytes after the 20 fixed ones).
+    /// Never fails: a truncated option ends the list.
+    pub fn from_options(window: u16, options: &[u8], ttl: u8, dont_fragment: Option<bool>) -> TcpSyn {
+        let mut syn = TcpSyn {
+            window,
+            ttl,
+            dont_fragment,
+            ..TcpSyn::default()
+        };
+        let mut i = 0;
+        while i < options.len() {
+            let kind = options[i];
+            syn.option_kinds.push(kind);
+            if kind == 0 || kind == 1 {
+                // EOL and NOP are single bytes; EOL padding is listed kind by kind, as
+                // FoxIO's Rust code and Wireshark plugin do.
+                i += 1;
+                continue;
+            }
+            let Some(&len) = options.get(i + 1) else {
+                break;
+            };
+            let len = len as usize;
+            if len < 2 || i + len > options.len() {
+                break;
+            }
+            let body = &options[i + 2..i + len];
+            match (kind, body) {
+                (2, [a, b]) => syn.mss = Some(u16::from_be_bytes([*a, *b])),
+                (3, [s]) => syn.window_scale = Some(*s),
+                _ => {}
+            }
+            i += len;
+        }
+        syn
+    }
+
+    /// Initial TTL guessed from the observed one.
+    pub fn initial_ttl(&self) -> u8 {
+        match self.ttl {
+            0..=32 => 32,
+            33..=64 => 64,
+            65..=128 => 128,
+            _ => 255,
+        }
+    }
+
+    /// shakedown's TCP signature, e.g. `64240:2-4-8-1-3:1460:7:64:df`.
+    pub fn tcp_sig(&self) -> String {
+        let mut s = String::with_capacity(40);
+        let _ = write!(s, "{}:", self.window);
+        push_kinds(&mut s, &self.option_kinds);
+        s.push(':');
+        match self.mss {
+            Some(m) => {
+                let _ = write!(s, "{m}");
+            }
+            None => s.push('-'),
+        }
+        s.push(':');
+        match self.window_scale {
+            Some(w) => {
+                let _ = write!(s, "{w}");
+            }
+            None => s.push('-'),
+        }
+        let _ = write!(s, ":{}:", self.initial_ttl());
+        s.push_str(match self.dont_fragment {
+            Some(true) => "df",
+            Some(false) => "nodf",
+            None => "ip6",
+        });
+        s
+    }
+
+    /// JA4T (client SYN) / JA4TS (server SYN-ACK): `window_options_mss_wscale`,
+    /// with `00` for no options, no MSS and no (or zero) window scale.
+    #[cfg(feature = "ja4plus")]
+    pub fn ja4t(&self) -> String {
+        let mut s = String::with_capacity(40);
+        let _ = write!(s, "{}_", self.window);
+        if self.option_kinds.is_empty() {
+            s.push_str("00");
+        } else {
+            push_kinds(&mut s, &self.option_kinds);
+        }
+        match self.mss {
+            Some(m) => {
+                let _ = write!(s, "_{m:02}");
+            }
+            None => s.push_str("_00"),
+        }
+        match self.window_scale {
+            Some(w) if w != 0 => {
+                let _ = write!(s, "_{w}");
+            }
+            _ => s.push_str("_00"),
+        }
+        s
+    }
+}
+
+fn push_kinds(s: &mut String, kinds: &[u8]) {
+    for (i, k) in kinds.iter().enumerate() {
+        if i > 0 {
+            s.push('-');
+        }
+        let _ = write!(s, "{k}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINUX_SYN_OPTS: [u8; 20] = [
+        2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+    ];
+
+    #[test]
+    fn linux_syn() {
+        let syn = TcpSyn::from_options(64240, &LINUX_SYN_OPTS, 63, Some(true));
+        assert_eq!(syn.option_kinds, vec![2, 4, 8, 1, 3]);
+        assert_eq!(syn.mss, Some(1460));
+        assert_eq!(syn.window_scale, Some(7));
+        assert_eq!(syn.tcp_sig(), "64240:2-4-8-1-3:1460:7:64:df");
+    }
+
+    #[test]
+    fn eol_padding_and_truncation() {
+        let syn = TcpSyn::from_options(65535, &[2, 4, 5, 0xb4, 4, 2, 3, 3, 6, 0, 0, 0], 128, None);
+        assert_eq!(syn.option_kinds, vec![2, 4, 3, 0, 0, 0]);
+        assert_eq!(syn.tcp_sig(), "65535:2-4-3-0-0-0:1460:6:128:ip6");
+        // An option whose length runs past the header ends the list without panic.
+        let syn = TcpSyn::from_options(1, &[2, 40, 1], 1, Some(false));
+        assert_eq!(syn.option_kinds, vec![2]);
+        assert_eq!(syn.mss, None);
+        assert_eq!(syn.tcp_sig(), "1:2:-:-:32:nodf");
+    }
+
+    #[cfg(feature = "ja4plus")]
+    #[test]
+    fn ja4t_formatting_follows_the_wireshark_plugin() {
+        let syn = TcpSyn::from_options(64240, &LINUX_SYN_OPTS, 64, Some(true));
+        assert_eq!(syn.ja4t(), "64240_2-4-8-1-3_1460_7");
+        let none = TcpSyn::from_options(65535, &[], 64, Some(true));
+        assert_eq!(none.ja4t(), "65535_00_00_00");
+        let no_ws = TcpSyn::from_options(29200, &[2, 4, 5, 0xb4, 1, 1, 4, 2], 64, None);
+        assert_eq!(no_ws.ja4t(), "29200_2-1-1-4_1460_00");
+    }
+}

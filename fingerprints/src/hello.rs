@@ -101,14 +101,18 @@ impl ClientHello {
     /// `..000000_000000000000_000000000000`. See docs/fingerprints.md.
     pub fn parse_sslv2(msg: &[u8]) -> Result<ClientHello, HelloError> {
         if msg.len() < 9 || msg[0] != 1 {
-            return Err(HelloError::MalformedClientHello("SSLv2 CLIENT-HELLO header"));
+            return Err(HelloError::MalformedClientHello(
+                "SSLv2 CLIENT-HELLO header",
+            ));
         }
         let version = u16::from_be_bytes([msg[1], msg[2]]);
         let specs = u16::from_be_bytes([msg[3], msg[4]]) as usize;
         let sid = u16::from_be_bytes([msg[5], msg[6]]) as usize;
         let challenge = u16::from_be_bytes([msg[7], msg[8]]) as usize;
         if 9 + specs + sid + challenge > msg.len() || specs % 3 != 0 {
-            return Err(HelloError::MalformedClientHello("SSLv2 CLIENT-HELLO lengths"));
+            return Err(HelloError::MalformedClientHello(
+                "SSLv2 CLIENT-HELLO lengths",
+            ));
         }
         Ok(ClientHello {
             format: HelloFormat::SslV2,
@@ -188,7 +192,7 @@ impl ServerHello {
             }
             // TLS 1.3 drafts before -22 (0x7fxx, and Facebook's 0xfbxx experiments):
             // version, random, cipher, extensions; no session id, no compression.
-            v if v >> 8 == 0x7f || v >> 8 == 0xfb => {
+            v if v == 0x0304 || v >> 8 == 0x7f || v >> 8 == 0xfb => {
                 if body.len() < 36 {
                     return Err(HelloError::MalformedServerHello("draft fixed fields"));
                 }

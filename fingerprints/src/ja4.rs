@@ -104,8 +104,18 @@ pub(crate) fn push_hex_list(out: &mut String, list: &[u16]) {
 
 /// Computes all JA4 forms of a ClientHello carried by `transport`.
 pub fn ja4(ch: &ClientHello, transport: Transport) -> Ja4 {
-    let ciphers: Vec<u16> = ch.ciphers.iter().copied().filter(|&v| !is_grease(v)).collect();
-    let exts: Vec<u16> = ch.extensions.iter().copied().filter(|&v| !is_grease(v)).collect();
+    let ciphers: Vec<u16> = ch
+        .ciphers
+        .iter()
+        .copied()
+        .filter(|&v| !is_grease(v))
+        .collect();
+    let exts: Vec<u16> = ch
+        .extensions
+        .iter()
+        .copied()
+        .filter(|&v| !is_grease(v))
+        .collect();
     let sigs: Vec<u16> = ch
         .signature_algorithms
         .iter()
@@ -116,7 +126,11 @@ pub fn ja4(ch: &ClientHello, transport: Transport) -> Ja4 {
     let mut a = String::with_capacity(10);
     a.push(transport.marker());
     a.push_str(version_code(ch.highest_version()));
-    a.push(if ch.has_extension(EXT_SERVER_NAME) { 'd' } else { 'i' });
+    a.push(if ch.has_extension(EXT_SERVER_NAME) {
+        'd'
+    } else {
+        'i'
+    });
     push_count(&mut a, ciphers.len());
     push_count(&mut a, exts.len());
     a.extend(alpn_code(ch.alpn.first().map(Vec::as_slice)));
@@ -188,10 +202,12 @@ mod tests {
             0x009c, 0x009d, 0x002f, 0x0035,
         ];
         let ext_types = [
-            0x001b, 0x0000, 0x0033, 0x0010, 0x4469, 0x0017, 0x002d, 0x000d, 0x0005, 0x0023,
-            0x0012, 0x002b, 0xff01, 0x000b, 0x000a, 0x0015,
+            0x001b, 0x0000, 0x0033, 0x0010, 0x4469, 0x0017, 0x002d, 0x000d, 0x0005, 0x0023, 0x0012,
+            0x002b, 0xff01, 0x000b, 0x000a, 0x0015,
         ];
-        let sigs = [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601];
+        let sigs = [
+            0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
+        ];
         let exts: Vec<(u16, Vec<u8>)> = ext_types
             .iter()
             .map(|&t| match t {
@@ -218,7 +234,10 @@ mod tests {
             j.ja4_ro,
             "t13d1516h2_1301,1302,1303,c02b,c02f,c02c,c030,cca9,cca8,c013,c014,009c,009d,002f,0035_001b,0000,0033,0010,4469,0017,002d,000d,0005,0023,0012,002b,ff01,000b,000a,0015_0403,0804,0401,0503,0805,0501,0806,0601"
         );
-        assert_eq!(ja4(&spec_example(), Transport::Quic).ja4, "q13d1516h2_8daaf6152771_e5627efa2ab1");
+        assert_eq!(
+            ja4(&spec_example(), Transport::Quic).ja4,
+            "q13d1516h2_8daaf6152771_e5627efa2ab1"
+        );
     }
 
     #[test]
@@ -262,7 +281,8 @@ mod tests {
 
     #[test]
     fn sni_only_extension_in_original_order() {
-        let ch = ClientHello::parse(&client_hello_body(0x0301, &[0x0005], &[(0, sni("a"))])).unwrap();
+        let ch =
+            ClientHello::parse(&client_hello_body(0x0301, &[0x0005], &[(0, sni("a"))])).unwrap();
         let j = ja4(&ch, Transport::Tcp);
         // Sorted form drops SNI, leaving nothing to hash; original order hashes "0000".
         assert!(j.ja4.ends_with("_000000000000"));

@@ -18,8 +18,8 @@
 #![forbid(unsafe_code)]
 
 pub mod grease;
-mod hex;
 pub mod hello;
+mod hex;
 pub mod ja3;
 pub mod ja4;
 #[cfg(feature = "ja4plus")]

@@ -135,7 +135,11 @@ impl TlsStream {
                 }
                 Mode::Plaintext { chunks, bytes } => {
                     // Only a segment that begins with a handshake record switches to TLS.
-                    if data.len() >= 3 && data[0] == CONTENT_HANDSHAKE && data[1] == 3 && data[2] <= 4 {
+                    if data.len() >= 3
+                        && data[0] == CONTENT_HANDSHAKE
+                        && data[1] == 3
+                        && data[2] <= 4
+                    {
                         self.mode = Mode::Records;
                         continue;
                     }
@@ -189,7 +193,10 @@ impl TlsStream {
             self.finish(sink, TlsEvent::NotTls);
         } else {
             self.header_len = 0;
-            self.mode = Mode::Plaintext { chunks: 0, bytes: 0 };
+            self.mode = Mode::Plaintext {
+                chunks: 0,
+                bytes: 0,
+            };
         }
         true
     }
@@ -207,11 +214,17 @@ impl TlsStream {
                 let h = self.header;
                 let content_type = h[0];
                 let length = u16::from_be_bytes([h[3], h[4]]);
-                if !(20..=24).contains(&content_type) || h[1] != 3 || length as usize > MAX_RECORD_LEN {
+                if !(20..=24).contains(&content_type)
+                    || h[1] != 3
+                    || length as usize > MAX_RECORD_LEN
+                {
                     self.finish(sink, TlsEvent::Desync);
                     return;
                 }
-                sink(TlsEvent::Record { content_type, length });
+                sink(TlsEvent::Record {
+                    content_type,
+                    length,
+                });
                 self.begin_record(content_type, length as usize, sink);
                 self.remaining = length as usize;
                 if length == 0 {
@@ -234,7 +247,12 @@ impl TlsStream {
         }
     }
 
-    fn begin_record(&mut self, content_type: u8, length: usize, sink: &mut impl FnMut(TlsEvent<'_>)) {
+    fn begin_record(
+        &mut self,
+        content_type: u8,
+        length: usize,
+        sink: &mut impl FnMut(TlsEvent<'_>),
+    ) {
         self.collecting = false;
         match content_type {
             CONTENT_HANDSHAKE if self.want_handshake => {
@@ -325,7 +343,10 @@ mod tests {
         for c in chunks {
             stream.feed(c, &mut |e| {
                 out.push(match e {
-                    TlsEvent::Record { content_type, length } => Ev::Rec(content_type, length),
+                    TlsEvent::Record {
+                        content_type,
+                        length,
+                    } => Ev::Rec(content_type, length),
                     TlsEvent::Handshake { msg_type, body } => Ev::Hs(msg_type, body.to_vec()),
                     TlsEvent::Sslv2ClientHello { msg } => Ev::V2(msg.to_vec()),
                     TlsEvent::NotTls => Ev::NotTls,
@@ -371,7 +392,13 @@ mod tests {
         let ev = run(&mut TlsStream::default(), &[&wire[..250], &wire[250..]]);
         assert_eq!(
             ev,
-            vec![Ev::Rec(22, 200), Ev::Rec(22, 200), Ev::Rec(22, 104), Ev::Hs(1, body), Ev::Rec(23, 3)]
+            vec![
+                Ev::Rec(22, 200),
+                Ev::Rec(22, 200),
+                Ev::Rec(22, 104),
+                Ev::Hs(1, body),
+                Ev::Rec(23, 3)
+            ]
         );
     }
 
@@ -381,7 +408,10 @@ mod tests {
         payload.extend(hs_msg(11, &[9; 10]));
         payload.extend(hs_msg(14, &[]));
         let ev = run(&mut TlsStream::default(), &[&record(22, &payload)]);
-        assert_eq!(ev, vec![Ev::Rec(22, payload.len() as u16), Ev::Hs(2, vec![1, 2])]);
+        assert_eq!(
+            ev,
+            vec![Ev::Rec(22, payload.len() as u16), Ev::Hs(2, vec![1, 2])]
+        );
     }
 
     #[test]
@@ -389,7 +419,10 @@ mod tests {
         let mut s = TlsStream::default();
         let mut wire = record(20, &[1]);
         // 0x01 as first byte but the length does not match: encrypted noise.
-        wire.extend(record(22, &[1, 0, 0, 9, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5]));
+        wire.extend(record(
+            22,
+            &[1, 0, 0, 9, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5],
+        ));
         let ev = run(&mut s, &[&wire]);
         assert_eq!(ev, vec![Ev::Rec(20, 1), Ev::Rec(22, 16)]);
         // A plaintext second ClientHello after a compatibility CCS is reported.
@@ -446,7 +479,10 @@ mod tests {
         let mut s = TlsStream::default();
         let mut v2 = vec![0x80, 9 + 3 + 16, 1, 3, 1, 0, 3, 0, 0, 0, 16, 0, 0, 0x2f];
         v2.extend_from_slice(&[1; 16]);
-        let ev = run(&mut s, &[&v2[..2], &v2[2..], &record(22, &hs_msg(16, &[0; 4]))]);
+        let ev = run(
+            &mut s,
+            &[&v2[..2], &v2[2..], &record(22, &hs_msg(16, &[0; 4]))],
+        );
         assert_eq!(ev[0], Ev::V2(v2[2..].to_vec()));
         assert_eq!(ev[1], Ev::Rec(22, 8));
     }

@@ -30,7 +30,12 @@ pub struct TcpSyn {
 impl TcpSyn {
     /// Reads the options block of a TCP header (the bytes after the 20 fixed ones).
     /// Never fails: a truncated option ends the list.
-    pub fn from_options(window: u16, options: &[u8], ttl: u8, dont_fragment: Option<bool>) -> TcpSyn {
+    pub fn from_options(
+        window: u16,
+        options: &[u8],
+        ttl: u8,
+        dont_fragment: Option<bool>,
+    ) -> TcpSyn {
         let mut syn = TcpSyn {
             window,
             ttl,

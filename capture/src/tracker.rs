@@ -1,0 +1,1017 @@
+//! The flow table: one entry per TCP connection or QUIC connection (5-tuple),
+//! with per-direction reassembly and TLS reading, and the events the rest of the
+//! pipeline consumes.
+//!
+//! Every flow that enters the table produces exactly one [`FlowEvent::End`], and
+//! at most one [`FlowEvent::Handshake`] before it, as soon as the hellos that
+//! fingerprints need are known (so a decision can be taken at the first
+//! ClientHello's connection, not when the connection ends).
+//!
+//! Bounds: `max_flows` entries (approximately least-recently-seen eviction when
+//! full), idle timeouts on capture time, a per-direction and a global cap on
+//! out-of-order bytes, a cap on handshake bytes per direction, on hellos and on
+//! record metadata per flow. Each bound has a counter in [`TrackerStats`].
+
+use crate::decode::{Packet, TcpSegment, Transport as L4, UdpDatagram};
+use crate::quic::{self, CryptoStream, InitialKeys, PacketKind};
+use crate::reassembly::{Reassembler, ReassemblyBudget};
+use crate::source::Timestamp;
+use hashbrown::HashMap;
+use shakedown_fingerprints::ja4::Transport;
+use shakedown_fingerprints::record::{CONTENT_ALERT, CONTENT_APPLICATION_DATA};
+use shakedown_fingerprints::tcp::TcpSyn;
+use shakedown_fingerprints::{ClientHello, ServerHello, TlsEvent, TlsStream};
+use std::collections::VecDeque;
+use std::net::IpAddr;
+
+const SEC: i64 = 1_000_000_000;
+
+/// Limits and timeouts of the flow table. Defaults are documented in docs/ARCHITECTURE.md.
+#[derive(Debug, Clone)]
+pub struct TrackerConfig {
+    /// Flow entries; when full, the least recently seen flow is evicted.
+    pub max_flows: usize,
+    /// TCP flows with no packet for this long end (nanoseconds of capture time).
+    pub tcp_idle_timeout: i64,
+    /// QUIC flows with no packet for this long end.
+    pub udp_idle_timeout: i64,
+    /// A closed (FIN/RST) flow stays this long to absorb stray packets.
+    pub closed_linger: i64,
+    /// Handshake bytes buffered per direction.
+    pub max_handshake_bytes: usize,
+    /// Out-of-order TCP bytes buffered per direction.
+    pub max_waiting_per_direction: usize,
+    /// Out-of-order TCP bytes buffered in all flows together.
+    pub max_waiting_total: usize,
+    /// TLS record headers remembered per flow (features of the scoring stage).
+    pub max_records_per_flow: usize,
+    /// ClientHellos / ServerHellos kept per flow (first one plus later ones).
+    pub max_hellos_per_flow: usize,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            max_flows: 1_000_000,
+            tcp_idle_timeout: 120 * SEC,
+            udp_idle_timeout: 30 * SEC,
+            closed_linger: 5 * SEC,
+            max_handshake_bytes: shakedown_fingerprints::record::DEFAULT_MAX_HANDSHAKE_BYTES,
+            max_waiting_per_direction: 256 * 1024,
+            max_waiting_total: 256 * 1024 * 1024,
+            max_records_per_flow: 256,
+            max_hellos_per_flow: 4,
+        }
+    }
+}
+
+/// Counters of the flow table.
+#[derive(Debug, Clone, Default)]
+pub struct TrackerStats {
+    pub flows_tcp: u64,
+    pub flows_quic: u64,
+    pub flows_ended_closed: u64,
+    pub flows_ended_idle: u64,
+    pub flows_evicted: u64,
+    pub flows_reused: u64,
+    pub flows_at_end_of_input: u64,
+    pub tls_connections: u64,
+    pub client_hellos: u64,
+    pub server_hellos: u64,
+    pub hello_parse_errors: u64,
+    pub streams_not_tls: u64,
+    pub streams_desynced: u64,
+    pub handshakes_too_large: u64,
+    pub reassembly_gaps: u64,
+    pub reassembly_dropped_segments: u64,
+    pub retransmitted_bytes: u64,
+    pub udp_not_quic: u64,
+    pub quic_undecryptable: u64,
+    pub quic_crypto_overflow: u64,
+    pub records_not_kept: u64,
+}
+
+/// A value with the capture time it was seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timed<T> {
+    pub ts: Timestamp,
+    pub value: T,
+}
+
+/// The handshake of a TLS connection: what fingerprints are computed from.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// Order of the flow's first packet (0, 1, 2, ...) among all flows.
+    pub id: u64,
+    pub transport: Transport,
+    pub client_ip: IpAddr,
+    pub client_port: u16,
+    pub server_ip: IpAddr,
+    pub server_port: u16,
+    /// Time of the flow's first packet.
+    pub first_ts: Timestamp,
+    /// Client SYN and server SYN-ACK (TCP only, when captured).
+    pub client_syn: Option<TcpSyn>,
+    pub server_syn: Option<TcpSyn>,
+    /// First ClientHello, then later ones (after HelloRetryRequest, duplicates).
+    pub client_hellos: Vec<Timed<ClientHello>>,
+    pub server_hellos: Vec<Timed<ServerHello>>,
+    /// Packets of the client direction that carried TLS bytes up to the one that
+    /// completed the first ClientHello.
+    pub client_hello_packets: u32,
+    /// The packets came out of a tunnel (GRE, VXLAN, ...).
+    pub tunnelled: bool,
+}
+
+/// Why a flow left the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// FIN from both sides, or RST.
+    Closed,
+    Idle,
+    /// Table full.
+    Evicted,
+    /// A new connection reused the 5-tuple.
+    Reused,
+    EndOfInput,
+}
+
+/// A TLS record header seen on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordMeta {
+    pub ts: Timestamp,
+    pub from_client: bool,
+    pub content_type: u8,
+    pub length: u16,
+}
+
+/// Summary of a flow when it leaves the table.
+#[derive(Debug, Clone)]
+pub struct FlowEnd {
+    pub id: u64,
+    pub reason: EndReason,
+    pub transport: Transport,
+    /// A ClientHello or ServerHello was seen (and a Handshake event was sent).
+    pub tls: bool,
+    pub client_ip: IpAddr,
+    pub client_port: u16,
+    pub server_ip: IpAddr,
+    pub server_port: u16,
+    pub first_ts: Timestamp,
+    pub last_ts: Timestamp,
+    /// [from client, from server]
+    pub packets: [u64; 2],
+    pub payload_bytes: [u64; 2],
+    pub records: Vec<RecordMeta>,
+    pub records_not_kept: u32,
+}
+
+#[derive(Debug)]
+pub enum FlowEvent {
+    Handshake(Box<Connection>),
+    End(Box<FlowEnd>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Endpoint {
+    ip: IpAddr,
+    port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FlowKey {
+    lo: Endpoint,
+    hi: Endpoint,
+    udp: bool,
+}
+
+impl FlowKey {
+    fn new(a: Endpoint, b: Endpoint, udp: bool) -> FlowKey {
+        let (lo, hi) = if (a.ip, a.port) <= (b.ip, b.port) {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        FlowKey { lo, hi, udp }
+    }
+}
+
+/// Hellos and roles, common to TCP and QUIC.
+#[derive(Debug, Default)]
+struct Handshakes {
+    /// Side (0 = sender of the flow's first packet) that is the TLS client.
+    client_side: Option<usize>,
+    client_hellos: Vec<Timed<ClientHello>>,
+    server_hellos: Vec<Timed<ServerHello>>,
+    /// A ServerHello that is not a HelloRetryRequest was seen.
+    final_server_hello: bool,
+    /// TLS packets per side until the first ClientHello.
+    tls_packets_before_ch: [u32; 2],
+    client_hello_packets: u32,
+    app_data: [bool; 2],
+    alert: [bool; 2],
+}
+
+struct TcpDir {
+    reasm: Reassembler,
+    tls: TlsStream,
+}
+
+struct TcpState {
+    syn: [Option<TcpSyn>; 2],
+    syn_side: Option<usize>,
+    isn: [Option<u32>; 2],
+    dirs: [TcpDir; 2],
+    fin: [bool; 2],
+    rst: bool,
+}
+
+#[derive(Default)]
+struct QuicState {
+    keys: Option<InitialKeys>,
+    largest_pn: [Option<u64>; 2],
+    crypto: [CryptoStream; 2],
+    hello_done: [bool; 2],
+    server_datagrams: u32,
+}
+
+enum FlowState {
+    Tcp(Box<TcpState>),
+    Quic(Box<QuicState>),
+}
+
+struct Flow {
+    id: u64,
+    first_ts: Timestamp,
+    last_ts: Timestamp,
+    side0: Endpoint,
+    side1: Endpoint,
+    tunnelled: bool,
+    state: FlowState,
+    hs: Handshakes,
+    packets: [u64; 2],
+    payload_bytes: [u64; 2],
+    records: Vec<RecordMeta>,
+    records_not_kept: u32,
+    emitted: bool,
+    closed: bool,
+}
+
+/// The flow table.
+pub struct Tracker {
+    cfg: TrackerConfig,
+    table: HashMap<FlowKey, Flow>,
+    /// Approximately least-recently-seen order: (last_ts when queued, key, id).
+    queue: VecDeque<(Timestamp, FlowKey, u64)>,
+    budget: ReassemblyBudget,
+    next_id: u64,
+    now: Timestamp,
+    next_expiry_check: Timestamp,
+    stats: TrackerStats,
+}
+
+impl Tracker {
+    pub fn new(cfg: TrackerConfig) -> Tracker {
+        let budget = ReassemblyBudget::new(cfg.max_waiting_total);
+        Tracker {
+            cfg,
+            table: HashMap::new(),
+            queue: VecDeque::new(),
+            budget,
+            next_id: 0,
+            now: Timestamp(i64::MIN),
+            next_expiry_check: Timestamp(i64::MIN),
+            stats: TrackerStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> TrackerStats {
+        let mut s = self.stats.clone();
+        s.reassembly_dropped_segments += self.budget.dropped_segments;
+        s
+    }
+
+    /// Flows in the table now.
+    pub fn active_flows(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Out-of-order bytes buffered now, all flows.
+    pub fn buffered_bytes(&self) -> usize {
+        self.budget.used
+    }
+
+    /// Handles one decoded packet seen at `ts`.
+    pub fn process(&mut self, ts: Timestamp, pkt: &Packet<'_>, sink: &mut impl FnMut(FlowEvent)) {
+        if ts > self.now {
+            self.now = ts;
+        }
+        if self.now >= self.next_expiry_check {
+            self.expire(sink);
+            self.next_expiry_check = Timestamp(self.now.0.saturating_add(SEC));
+        }
+        match pkt.transport {
+            L4::Tcp(seg) => self.tcp(ts, pkt, &seg, sink),
+            L4::Udp(dgram) => self.udp(ts, pkt, &dgram, sink),
+        }
+    }
+
+    /// Ends every flow (end of input), in order of first packet.
+    pub fn flush(&mut self, sink: &mut impl FnMut(FlowEvent)) {
+        let mut keys: Vec<(u64, FlowKey)> = self.table.iter().map(|(k, f)| (f.id, *k)).collect();
+        keys.sort_unstable_by_key(|(id, _)| *id);
+        for (_, key) in keys {
+            self.end_flow(&key, EndReason::EndOfInput, sink);
+        }
+        self.queue.clear();
+    }
+
+    fn tcp(
+        &mut self,
+        ts: Timestamp,
+        pkt: &Packet<'_>,
+        seg: &TcpSegment<'_>,
+        sink: &mut impl FnMut(FlowEvent),
+    ) {
+        let src = Endpoint {
+            ip: pkt.src,
+            port: seg.src_port,
+        };
+        let dst = Endpoint {
+            ip: pkt.dst,
+            port: seg.dst_port,
+        };
+        let key = FlowKey::new(src, dst, false);
+        // A new SYN on a finished (or different-ISN) connection starts a new flow.
+        if seg.syn && !seg.ack_flag {
+            if let Some(flow) = self.table.get(&key) {
+                let reused = match &flow.state {
+                    FlowState::Tcp(t) => {
+                        let side = flow.side_of(&src);
+                        flow.closed || t.isn[side].is_some_and(|isn| isn != seg.seq)
+                    }
+                    FlowState::Quic(_) => false,
+                };
+                if reused {
+                    self.stats.flows_reused += 1;
+                    self.end_flow(&key, EndReason::Reused, sink);
+                }
+            }
+        }
+        if !self.table.contains_key(&key) {
+            self.make_room(sink);
+            let state = FlowState::Tcp(Box::new(TcpState::new(self.cfg.max_handshake_bytes)));
+            self.insert(key, src, dst, ts, pkt.tunnelled, state);
+            self.stats.flows_tcp += 1;
+        }
+        let cfg = &self.cfg;
+        let stats = &mut self.stats;
+        let budget = &mut self.budget;
+        let Some(flow) = self.table.get_mut(&key) else {
+            return;
+        };
+        let side = flow.side_of(&src);
+        flow.touch(ts, side, seg.payload.len());
+        if flow.closed {
+            return;
+        }
+        let Flow {
+            state,
+            hs,
+            records,
+            records_not_kept,
+            ..
+        } = flow;
+        let FlowState::Tcp(t) = state else { return };
+        if seg.syn {
+            if t.syn[side].is_none() {
+                t.syn[side] = Some(TcpSyn::from_options(
+                    seg.window,
+                    seg.options,
+                    pkt.ttl,
+                    pkt.dont_fragment,
+                ));
+            }
+            if !seg.ack_flag {
+                t.syn_side = Some(side);
+            } else if t.syn_side.is_none() {
+                t.syn_side = Some(1 - side);
+            }
+            t.isn[side].get_or_insert(seg.seq);
+            t.dirs[side].reasm.set_isn(seg.seq);
+        }
+        if !seg.payload.is_empty() && !t.dirs[side].tls.is_done() {
+            let seq = if seg.syn {
+                seg.seq.wrapping_add(1)
+            } else {
+                seg.seq
+            };
+            let TcpDir { reasm, tls } = &mut t.dirs[side];
+            let before = reasm.stats;
+            let mut ctx = TlsCtx {
+                hs,
+                records,
+                records_not_kept,
+                stats,
+                side,
+                ts,
+                cfg,
+            };
+            reasm.push(
+                seq,
+                seg.payload,
+                cfg.max_waiting_per_direction,
+                budget,
+                &mut |chunk, after_gap| {
+                    ctx.feed(tls, chunk, after_gap);
+                },
+            );
+            let after = reasm.stats;
+            stats.reassembly_gaps += (after.gaps - before.gaps) as u64;
+            stats.reassembly_dropped_segments +=
+                (after.dropped_segments - before.dropped_segments) as u64;
+            stats.retransmitted_bytes += after.retransmitted_bytes - before.retransmitted_bytes;
+            if tls.is_done() {
+                reasm.clear(budget);
+            }
+        }
+        if seg.fin {
+            t.fin[side] = true;
+        }
+        if seg.rst {
+            t.rst = true;
+        }
+        let finished = t.rst || (t.fin[0] && t.fin[1]);
+        if finished {
+            self.close_flow(&key, sink);
+        } else {
+            self.maybe_emit(&key, sink);
+        }
+    }
+
+    fn udp(
+        &mut self,
+        ts: Timestamp,
+        pkt: &Packet<'_>,
+        dgram: &UdpDatagram<'_>,
+        sink: &mut impl FnMut(FlowEvent),
+    ) {
+        let src = Endpoint {
+            ip: pkt.src,
+            port: dgram.src_port,
+        };
+        let dst = Endpoint {
+            ip: pkt.dst,
+            port: dgram.dst_port,
+        };
+        let key = FlowKey::new(src, dst, true);
+        if !self.table.contains_key(&key) {
+            // Only a client Initial that decrypts with its own DCID's keys opens a flow.
+            let Some(Ok(h)) = quic::long_headers(dgram.payload).next() else {
+                self.stats.udp_not_quic += 1;
+                return;
+            };
+            if h.kind != PacketKind::Initial {
+                self.stats.udp_not_quic += 1;
+                return;
+            }
+            let Some(keys) = InitialKeys::derive(h.version, h.dcid) else {
+                self.stats.udp_not_quic += 1;
+                return;
+            };
+            if quic::decrypt_initial(&h, &keys.client, None).is_none() {
+                self.stats.udp_not_quic += 1;
+                return;
+            }
+            self.make_room(sink);
+            let state = FlowState::Quic(Box::new(QuicState {
+                keys: Some(keys),
+                ..QuicState::default()
+            }));
+            self.insert(key, src, dst, ts, pkt.tunnelled, state);
+            self.stats.flows_quic += 1;
+        }
+        let cfg = &self.cfg;
+        let stats = &mut self.stats;
+        let Some(flow) = self.table.get_mut(&key) else {
+            return;
+        };
+        let side = flow.side_of(&src);
+        flow.touch(ts, side, dgram.payload.len());
+        if flow.emitted {
+            return; // nothing more to learn from Initials
+        }
+        let Flow { state, hs, .. } = flow;
+        let FlowState::Quic(q) = state else { return };
+        // The flow was opened by the client's Initial: side 0 is the client.
+        hs.client_side = Some(0);
+        if side == 1 {
+            q.server_datagrams += 1;
+        }
+        for h in quic::long_headers(dgram.payload) {
+            let Ok(h) = h else { break };
+            if h.kind != PacketKind::Initial {
+                continue;
+            }
+            let mut decrypted = q.keys.as_ref().and_then(|k| {
+                let dir_keys = if side == 0 { &k.client } else { &k.server };
+                quic::decrypt_initial(&h, dir_keys, q.largest_pn[side])
+            });
+            if decrypted.is_none() && side == 0 && q.keys.as_ref().is_none_or(|k| k.dcid != h.dcid)
+            {
+                // Keys stay those of the client's first DCID for the whole connection
+                // (the client switching to the server's connection ID changes nothing),
+                // except after a Retry: then the client's new DCID gives new keys and
+                // a new handshake.
+                if let Some(keys) = InitialKeys::derive(h.version, h.dcid) {
+                    decrypted = quic::decrypt_initial(&h, &keys.client, None);
+                    if decrypted.is_some() {
+                        q.keys = Some(keys);
+                        q.crypto = Default::default();
+                        q.hello_done = [false; 2];
+                        q.largest_pn = [None; 2];
+                    }
+                }
+            }
+            let Some((plain, pn)) = decrypted else {
+                stats.quic_undecryptable += 1;
+                continue;
+            };
+            q.largest_pn[side] = Some(q.largest_pn[side].map_or(pn, |l| l.max(pn)));
+            if q.hello_done[side] {
+                continue;
+            }
+            let crypto = &mut q.crypto[side];
+            quic::crypto_frames(&plain, |off, data| {
+                crypto.add(off, data, cfg.max_handshake_bytes)
+            });
+            if crypto.overflowed {
+                stats.quic_crypto_overflow += 1;
+                q.hello_done[side] = true;
+                crypto.release();
+                continue;
+            }
+            if let Some((msg_type, body)) = crypto.first_message() {
+                let event = TlsEvent::Handshake { msg_type, body };
+                let mut records = Vec::new();
+                let mut not_kept = 0;
+                let mut ctx = TlsCtx {
+                    hs,
+                    records: &mut records,
+                    records_not_kept: &mut not_kept,
+                    stats,
+                    side,
+                    ts,
+                    cfg,
+                };
+                ctx.on_event(event);
+                q.hello_done[side] = true;
+                crypto.release();
+            }
+        }
+        self.maybe_emit(&key, sink);
+    }
+
+    fn insert(
+        &mut self,
+        key: FlowKey,
+        src: Endpoint,
+        dst: Endpoint,
+        ts: Timestamp,
+        tunnelled: bool,
+        state: FlowState,
+    ) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.table.insert(
+            key,
+            Flow {
+                id,
+                first_ts: ts,
+                last_ts: ts,
+                side0: src,
+                side1: dst,
+                tunnelled,
+                state,
+                hs: Handshakes::default(),
+                packets: [0; 2],
+                payload_bytes: [0; 2],
+                records: Vec::new(),
+                records_not_kept: 0,
+                emitted: false,
+                closed: false,
+            },
+        );
+        self.queue.push_back((ts, key, id));
+    }
+
+    /// Emits the Handshake event once the hellos are known.
+    fn maybe_emit(&mut self, key: &FlowKey, sink: &mut impl FnMut(FlowEvent)) {
+        let Some(flow) = self.table.get_mut(key) else {
+            return;
+        };
+        if flow.emitted || !flow.handshake_complete() {
+            return;
+        }
+        self.emit_handshake(key, sink);
+    }
+
+    fn emit_handshake(&mut self, key: &FlowKey, sink: &mut impl FnMut(FlowEvent)) {
+        let Some(flow) = self.table.get_mut(key) else {
+            return;
+        };
+        if flow.emitted || (flow.hs.client_hellos.is_empty() && flow.hs.server_hellos.is_empty()) {
+            return;
+        }
+        flow.emitted = true;
+        self.stats.tls_connections += 1;
+        let (client, server) = flow.roles();
+        let client_side = flow.client_side();
+        let (client_syn, server_syn, transport) = match &mut flow.state {
+            FlowState::Tcp(t) => {
+                // The hellos are known: stop buffering handshake bytes.
+                for d in &mut t.dirs {
+                    d.tls.stop_handshake();
+                }
+                (
+                    t.syn[client_side].take(),
+                    t.syn[1 - client_side].take(),
+                    Transport::Tcp,
+                )
+            }
+            FlowState::Quic(q) => {
+                q.keys = None;
+                for c in &mut q.crypto {
+                    c.release();
+                }
+                (None, None, Transport::Quic)
+            }
+        };
+        let conn = Connection {
+            id: flow.id,
+            transport,
+            client_ip: client.ip,
+            client_port: client.port,
+            server_ip: server.ip,
+            server_port: server.port,
+            first_ts: flow.first_ts,
+            client_syn,
+            server_syn,
+            client_hellos: std::mem::take(&mut flow.hs.client_hellos),
+            server_hellos: std::mem::take(&mut flow.hs.server_hellos),
+            client_hello_packets: flow.hs.client_hello_packets,
+            tunnelled: flow.tunnelled,
+        };
+        sink(FlowEvent::Handshake(Box::new(conn)));
+    }
+
+    /// FIN/RST: deliver what is still buffered, emit, and keep a small entry to
+    /// absorb stray packets until `closed_linger` passes.
+    fn close_flow(&mut self, key: &FlowKey, sink: &mut impl FnMut(FlowEvent)) {
+        self.drain_flow(key);
+        self.emit_handshake(key, sink);
+        let Some(flow) = self.table.get_mut(key) else {
+            return;
+        };
+        flow.closed = true;
+        self.stats.flows_ended_closed += 1;
+        let end = flow.take_end(EndReason::Closed);
+        if let FlowState::Tcp(t) = &mut flow.state {
+            for d in &mut t.dirs {
+                d.reasm.clear(&mut self.budget);
+                d.tls.stop_handshake();
+            }
+        }
+        sink(FlowEvent::End(Box::new(end)));
+    }
+
+    /// Delivers out-of-order bytes still waiting (gaps skipped).
+    fn drain_flow(&mut self, key: &FlowKey) {
+        let cfg = &self.cfg;
+        let stats = &mut self.stats;
+        let budget = &mut self.budget;
+        let Some(flow) = self.table.get_mut(key) else {
+            return;
+        };
+        let ts = flow.last_ts;
+        let Flow {
+            state,
+            hs,
+            records,
+            records_not_kept,
+            ..
+        } = flow;
+        let FlowState::Tcp(t) = state else { return };
+        for (side, dir) in t.dirs.iter_mut().enumerate() {
+            let TcpDir { reasm, tls } = dir;
+            if reasm.waiting_bytes() == 0 || tls.is_done() {
+                continue;
+            }
+            let mut ctx = TlsCtx {
+                hs,
+                records,
+                records_not_kept,
+                stats,
+                side,
+                ts,
+                cfg,
+            };
+            reasm.flush(budget, &mut |chunk, gap| ctx.feed(tls, chunk, gap));
+            stats.reassembly_gaps += 1;
+        }
+    }
+
+    /// Removes a flow from the table, emitting what it still owes.
+    fn end_flow(&mut self, key: &FlowKey, reason: EndReason, sink: &mut impl FnMut(FlowEvent)) {
+        let closed = self.table.get(key).is_some_and(|f| f.closed);
+        if !closed {
+            self.drain_flow(key);
+            self.emit_handshake(key, sink);
+        }
+        let Some(mut flow) = self.table.remove(key) else {
+            return;
+        };
+        if let FlowState::Tcp(t) = &mut flow.state {
+            for d in &mut t.dirs {
+                d.reasm.clear(&mut self.budget);
+            }
+        }
+        if closed {
+            return; // its End was sent at close time
+        }
+        match reason {
+            EndReason::Idle => self.stats.flows_ended_idle += 1,
+            EndReason::Evicted => self.stats.flows_evicted += 1,
+            EndReason::EndOfInput => self.stats.flows_at_end_of_input += 1,
+            EndReason::Reused | EndReason::Closed => {}
+        }
+        sink(FlowEvent::End(Box::new(flow.take_end(reason))));
+    }
+
+    fn timeout_of(&self, flow: &Flow) -> i64 {
+        if flow.closed {
+            self.cfg.closed_linger
+        } else {
+            match flow.state {
+                FlowState::Tcp(_) => self.cfg.tcp_idle_timeout,
+                FlowState::Quic(_) => self.cfg.udp_idle_timeout,
+            }
+        }
+    }
+
+    /// Ends flows idle for longer than their timeout.
+    fn expire(&mut self, sink: &mut impl FnMut(FlowEvent)) {
+        let mut requeued = 0usize;
+        while let Some(&(queued_ts, key, id)) = self.queue.front() {
+            let Some(flow) = self.table.get(&key).filter(|f| f.id == id) else {
+                self.queue.pop_front(); // stale entry
+                continue;
+            };
+            let expired = self.now.nanos_since(flow.last_ts) >= self.timeout_of(flow);
+            if expired {
+                self.queue.pop_front();
+                self.end_flow(&key, EndReason::Idle, sink);
+            } else if flow.last_ts > queued_ts && requeued < self.queue.len() {
+                let last = flow.last_ts;
+                self.queue.pop_front();
+                self.queue.push_back((last, key, id));
+                requeued += 1;
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Makes room for one more flow when the table is full.
+    fn make_room(&mut self, sink: &mut impl FnMut(FlowEvent)) {
+        if self.table.len() < self.cfg.max_flows {
+            return;
+        }
+        self.expire(sink);
+        let mut requeued = 0;
+        while self.table.len() >= self.cfg.max_flows {
+            let Some((queued_ts, key, id)) = self.queue.pop_front() else {
+                return;
+            };
+            let Some(flow) = self.table.get(&key).filter(|f| f.id == id) else {
+                continue;
+            };
+            if flow.last_ts > queued_ts && requeued < 16 {
+                self.queue.push_back((flow.last_ts, key, id));
+                requeued += 1;
+                continue;
+            }
+            self.end_flow(&key, EndReason::Evicted, sink);
+        }
+    }
+}
+
+impl TcpState {
+    fn new(max_handshake_bytes: usize) -> TcpState {
+        let dir = || TcpDir {
+            reasm: Reassembler::default(),
+            tls: TlsStream::new(max_handshake_bytes),
+        };
+        TcpState {
+            syn: [None, None],
+            syn_side: None,
+            isn: [None, None],
+            dirs: [dir(), dir()],
+            fin: [false; 2],
+            rst: false,
+        }
+    }
+}
+
+impl Flow {
+    fn side_of(&self, src: &Endpoint) -> usize {
+        if *src == self.side0 {
+            0
+        } else {
+            1
+        }
+    }
+
+    fn touch(&mut self, ts: Timestamp, side: usize, payload: usize) {
+        if ts > self.last_ts {
+            self.last_ts = ts;
+        }
+        self.packets[side] += 1;
+        self.payload_bytes[side] += payload as u64;
+    }
+
+    /// Side of the TLS client: the ClientHello's sender, else the SYN's, else side 0.
+    fn client_side(&self) -> usize {
+        if let Some(s) = self.hs.client_side {
+            return s;
+        }
+        match &self.state {
+            FlowState::Tcp(t) => t.syn_side.unwrap_or(0),
+            FlowState::Quic(_) => 0,
+        }
+    }
+
+    fn roles(&self) -> (Endpoint, Endpoint) {
+        if self.client_side() == 0 {
+            (self.side0, self.side1)
+        } else {
+            (self.side1, self.side0)
+        }
+    }
+
+    /// True when waiting longer can add nothing to the Handshake event.
+    fn handshake_complete(&self) -> bool {
+        let hs = &self.hs;
+        let has_ch = !hs.client_hellos.is_empty();
+        if hs.final_server_hello {
+            return true;
+        }
+        if !has_ch {
+            return false;
+        }
+        let server = 1 - self.client_side();
+        match &self.state {
+            FlowState::Tcp(t) => {
+                // The server will not answer with a hello: it gave up, alerted or
+                // is already sending application data.
+                t.dirs[server].tls.is_done() || hs.app_data[server] || hs.alert[server]
+            }
+            FlowState::Quic(q) => q.server_datagrams >= 8,
+        }
+    }
+
+    fn take_end(&mut self, reason: EndReason) -> FlowEnd {
+        let (client, server) = self.roles();
+        let c = self.client_side();
+        let s = 1 - c;
+        let transport = match self.state {
+            FlowState::Tcp(_) => Transport::Tcp,
+            FlowState::Quic(_) => Transport::Quic,
+        };
+        let mut records = std::mem::take(&mut self.records);
+        for r in &mut records {
+            // Stored with from_client meaning "from side 0"; resolve now that roles are final.
+            r.from_client = (r.from_client as usize == 1) == (c == 0);
+        }
+        FlowEnd {
+            id: self.id,
+            reason,
+            transport,
+            tls: self.emitted,
+            client_ip: client.ip,
+            client_port: client.port,
+            server_ip: server.ip,
+            server_port: server.port,
+            first_ts: self.first_ts,
+            last_ts: self.last_ts,
+            packets: [self.packets[c], self.packets[s]],
+            payload_bytes: [self.payload_bytes[c], self.payload_bytes[s]],
+            records,
+            records_not_kept: self.records_not_kept,
+        }
+    }
+}
+
+/// What a TLS reader's events update.
+struct TlsCtx<'a> {
+    hs: &'a mut Handshakes,
+    records: &'a mut Vec<RecordMeta>,
+    records_not_kept: &'a mut u32,
+    stats: &'a mut TrackerStats,
+    side: usize,
+    ts: Timestamp,
+    cfg: &'a TrackerConfig,
+}
+
+impl TlsCtx<'_> {
+    fn feed(&mut self, tls: &mut TlsStream, chunk: &[u8], after_gap: bool) {
+        if after_gap && !tls.is_done() {
+            // Record boundaries are lost: stop following this direction.
+            tls.stop_handshake();
+            tls.feed(&[0xff; 5], &mut |_| {});
+            self.stats.streams_desynced += 1;
+            return;
+        }
+        let was_tls = tls.is_tls();
+        tls.feed(chunk, &mut |e| self.on_event(e));
+        if (was_tls || tls.is_tls()) && self.hs.client_hellos.is_empty() {
+            self.hs.tls_packets_before_ch[self.side] += 1;
+        }
+    }
+
+    fn on_event(&mut self, event: TlsEvent<'_>) {
+        let side = self.side;
+        match event {
+            TlsEvent::Record {
+                content_type,
+                length,
+            } => {
+                if content_type == CONTENT_APPLICATION_DATA {
+                    self.hs.app_data[side] = true;
+                } else if content_type == CONTENT_ALERT {
+                    self.hs.alert[side] = true;
+                }
+                if self.records.len() < self.cfg.max_records_per_flow {
+                    self.records.push(RecordMeta {
+                        ts: self.ts,
+                        // side 0 for now; resolved to the client's side at the end
+                        from_client: side == 0,
+                        content_type,
+                        length,
+                    });
+                } else {
+                    *self.records_not_kept += 1;
+                    self.stats.records_not_kept += 1;
+                }
+            }
+            TlsEvent::Handshake { msg_type: 1, body } => {
+                self.client_hello(ClientHello::parse(body))
+            }
+            TlsEvent::Sslv2ClientHello { msg } => self.client_hello(ClientHello::parse_sslv2(msg)),
+            TlsEvent::Handshake { body, .. } => match ServerHello::parse(body) {
+                Ok(sh) => {
+                    self.stats.server_hellos += 1;
+                    if self.hs.client_side.is_none() {
+                        self.hs.client_side = Some(1 - side);
+                    }
+                    if !sh.is_hello_retry_request {
+                        self.hs.final_server_hello = true;
+                    }
+                    if self.hs.server_hellos.len() < self.cfg.max_hellos_per_flow {
+                        self.hs.server_hellos.push(Timed {
+                            ts: self.ts,
+                            value: sh,
+                        });
+                    }
+                }
+                Err(_) => self.stats.hello_parse_errors += 1,
+            },
+            TlsEvent::NotTls => self.stats.streams_not_tls += 1,
+            TlsEvent::Desync => self.stats.streams_desynced += 1,
+            TlsEvent::HandshakeTooLarge => self.stats.handshakes_too_large += 1,
+        }
+    }
+
+    fn client_hello(&mut self, parsed: Result<ClientHello, shakedown_fingerprints::HelloError>) {
+        let side = self.side;
+        match parsed {
+            Ok(ch) => {
+                self.stats.client_hellos += 1;
+                if self.hs.client_side.is_none() {
+                    self.hs.client_side = Some(side);
+                }
+                if self.hs.client_hellos.is_empty() {
+                    // This chunk completed the hello; count it.
+                    self.hs.client_hello_packets = self.hs.tls_packets_before_ch[side] + 1;
+                }
+                if self.hs.client_hellos.len() < self.cfg.max_hellos_per_flow {
+                    self.hs.client_hellos.push(Timed {
+                        ts: self.ts,
+                        value: ch,
+                    });
+                }
+            }
+            Err(_) => self.stats.hello_parse_errors += 1,
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! `shakedown fingerprint FILE...`: fingerprints of every TLS connection, one
+//! JSON object per line, in order of each connection's first packet.
+
+use crate::cli::FingerprintArgs;
+use crate::connection_record::ConnectionRecord;
+use crate::in_order::InOrder;
+use crate::run_summary::RunSummary;
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use shakedown_capture::tracker::{FlowEvent, TrackerConfig};
+use shakedown_capture::{decode, FileSource, Tracker};
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::time::Instant;
+
+/// Inputs at least this large get a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How a run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every file was read to its end.
+    Complete,
+    /// At least one file could not be opened or read to its end; everything that
+    /// was read has been processed and written.
+    InputErrors,
+}
+
+pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(
+            File::create(path)
+                .with_context(|| format!("cannot create output file {}", path.display()))?,
+        ),
+        None => Box::new(io::stdout().lock()),
+    };
+    let mut writer = RecordWriter {
+        out: BufWriter::with_capacity(1 << 16, out),
+        error: None,
+    };
+    let cfg = TrackerConfig {
+        max_flows: args.max_flows as usize,
+        tcp_idle_timeout: args.tcp_idle_timeout as i64 * 1_000_000_000,
+        max_records_per_flow: 0,
+        ..TrackerConfig::default()
+    };
+    let mut tracker = Tracker::new(cfg);
+    let mut order: InOrder<ConnectionRecord> = InOrder::default();
+    let mut summary = RunSummary::default();
+    let started = Instant::now();
+
+    let total_bytes: u64 = args
+        .files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let progress =
+        if !args.no_progress && io::stderr().is_terminal() && total_bytes >= PROGRESS_MIN_BYTES {
+            let bar = ProgressBar::new(total_bytes);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {bytes}/{total_bytes} {wide_bar} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+
+    let mut handle = |ev: FlowEvent, summary: &mut RunSummary, writer: &mut RecordWriter| match ev {
+        FlowEvent::Handshake(conn) => {
+            match conn.transport {
+                shakedown_fingerprints::ja4::Transport::Quic => summary.connections_quic += 1,
+                _ => summary.connections_tcp += 1,
+            }
+            let rec = ConnectionRecord::from_connection(&conn);
+            order.resolve(conn.id, Some(rec), |r| writer.write(&r));
+        }
+        FlowEvent::End(end) => {
+            if !end.tls {
+                order.resolve(end.id, None, |r| writer.write(&r));
+            }
+        }
+    };
+
+    let mut done_bytes = 0u64;
+    'files: for path in &args.files {
+        summary.files += 1;
+        let mut source = match FileSource::open(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("shakedown: {e}");
+                summary.files_failed += 1;
+                continue;
+            }
+        };
+        let linktype = source.linktype();
+        let mut file_bytes = 24u64;
+        loop {
+            match source.next_packet() {
+                Ok(Some(p)) => {
+                    summary.packets += 1;
+                    summary.bytes += p.data.len() as u64;
+                    file_bytes += p.data.len() as u64 + 16;
+                    if summary.packets % 8192 == 0 {
+                        progress.set_position(done_bytes + file_bytes);
+                    }
+                    match decode(linktype, p.data) {
+                        Ok(pkt) => {
+                            let ts = p.ts;
+                            tracker
+                                .process(ts, &pkt, &mut |ev| handle(ev, &mut summary, &mut writer));
+                        }
+                        Err(skip) => summary.skip(skip),
+                    }
+                    if writer.error.is_some() {
+                        break 'files;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    progress.suspend(|| eprintln!("shakedown: {e}"));
+                    summary.files_failed += 1;
+                    break;
+                }
+            }
+        }
+        done_bytes += source.file_len();
+    }
+    progress.finish_and_clear();
+    tracker.flush(&mut |ev| handle(ev, &mut summary, &mut writer));
+    order.drain(|r| writer.write(&r));
+    writer.finish()?;
+
+    summary.tracker = tracker.stats();
+    summary.elapsed = started.elapsed();
+    if !args.quiet {
+        eprintln!("shakedown: {summary}");
+    }
+    Ok(if summary.files_failed > 0 {
+        Outcome::InputErrors
+    } else {
+        Outcome::Complete
+    })
+}
+
+/// JSON-lines writer that remembers its first error instead of panicking
+/// inside the flow table's callback.
+struct RecordWriter {
+    out: BufWriter<Box<dyn Write>>,
+    error: Option<io::Error>,
+}
+
+impl RecordWriter {
+    fn write(&mut self, rec: &ConnectionRecord) {
+        if self.error.is_some() {
+            return;
+        }
+        let res = serde_json::to_writer(&mut self.out, rec)
+            .map_err(io::Error::from)
+            .and_then(|_| self.out.write_all(b"\n"));
+        if let Err(e) = res {
+            self.error = Some(e);
+        }
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        let res = match self.error.take() {
+            Some(e) => Err(e),
+            None => self.out.flush(),
+        };
+        match res {
+            // A closed pipe (`| head`) is the reader's choice, not our failure.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            Err(e) => Err(anyhow::Error::new(e).context("cannot write output")),
+            Ok(()) => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The per-connection output record of `shakedown fingerprint` (one JSON line
+//! each). Field names and meanings follow the conformance corpus schema; see
+//! docs/fingerprints.md.
+
+use crate::timefmt::rfc3339_micros;
+use serde::Serialize;
+use shakedown_capture::tracker::Timed;
+use shakedown_capture::Connection;
+use shakedown_fingerprints::ja3::{ja3, ja3s};
+use shakedown_fingerprints::ja4::ja4;
+use shakedown_fingerprints::{ClientHello, ServerHello};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConnectionRecord {
+    /// First packet of the connection (capture time, UTC).
+    pub ts: String,
+    pub transport: &'static str,
+    pub src_ip: String,
+    pub src_port: u16,
+    pub dst_ip: String,
+    pub dst_port: u16,
+    pub sni: Option<String>,
+    /// ALPN protocols offered by the client (lossy UTF-8).
+    pub alpn: Option<Vec<String>>,
+    /// Highest version offered by the client.
+    pub tls_version: Option<String>,
+    /// Version the server selected.
+    pub server_tls_version: Option<String>,
+    pub ja3: Option<String>,
+    pub ja3_full: Option<String>,
+    pub ja3s: Option<String>,
+    pub ja3s_full: Option<String>,
+    pub ja4: Option<String>,
+    pub ja4_r: Option<String>,
+    pub ja4_o: Option<String>,
+    pub ja4_ro: Option<String>,
+    /// shakedown's TCP SYN signature of the client.
+    pub tcp_sig: Option<String>,
+    /// shakedown's TCP signature of the server's SYN-ACK.
+    pub tcp_sig_server: Option<String>,
+    #[cfg(feature = "ja4plus")]
+    pub ja4s: Option<String>,
+    #[cfg(feature = "ja4plus")]
+    pub ja4s_r: Option<String>,
+    #[cfg(feature = "ja4plus")]
+    pub ja4t: Option<String>,
+    #[cfg(feature = "ja4plus")]
+    pub ja4ts: Option<String>,
+    /// Client packets that carried the first ClientHello (TCP).
+    pub client_hello_packets: Option<u32>,
+    pub resumption: Option<bool>,
+    pub later_client_hellos: Vec<LaterClientHello>,
+    pub later_server_hellos: Vec<LaterServerHello>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LaterClientHello {
+    pub ts: String,
+    pub sni: Option<String>,
+    pub ja3: Option<String>,
+    pub ja3_full: Option<String>,
+    pub ja4: String,
+    pub ja4_r: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LaterServerHello {
+    pub ts: String,
+    pub hello_retry_request: bool,
+    pub ja3s: String,
+    pub ja3s_full: String,
+    #[cfg(feature = "ja4plus")]
+    pub ja4s: String,
+}
+
+/// Human name of a TLS version code point.
+pub fn version_name(v: u16) -> String {
+    match v {
+        0x0304 => "TLSv1.3".into(),
+        0x0303 => "TLSv1.2".into(),
+        0x0302 => "TLSv1.1".into(),
+        0x0301 => "TLSv1.0".into(),
+        0x0300 => "SSLv3".into(),
+        0x0002 => "SSLv2".into(),
+        0xfeff => "DTLSv1.0".into(),
+        0xfefd => "DTLSv1.2".into(),
+        0xfefc => "DTLSv1.3".into(),
+        v if v >> 8 == 0x7f => format!("TLSv1.3-draft{}", v & 0xff),
+        v => format!("{v:#06x}"),
+    }
+}
+
+impl ConnectionRecord {
+    pub fn from_connection(c: &Connection) -> ConnectionRecord {
+        let ch = c.client_hellos.first().map(|t| &t.value);
+        let sh = c.server_hellos.first().map(|t| &t.value);
+        let j3 = ch.and_then(ja3);
+        let j3s = sh.map(ja3s);
+        let j4 = ch.map(|h| ja4(h, c.transport));
+        #[cfg(feature = "ja4plus")]
+        let j4s = sh.map(|h| shakedown_fingerprints::ja4s::ja4s(h, c.transport));
+        ConnectionRecord {
+            ts: rfc3339_micros(c.first_ts),
+            transport: c.transport.as_str(),
+            src_ip: c.client_ip.to_string(),
+            src_port: c.client_port,
+            dst_ip: c.server_ip.to_string(),
+            dst_port: c.server_port,
+            sni: ch.and_then(|h| h.server_name.clone()),
+            alpn: ch.filter(|h| h.has_extension(0x0010)).map(|h| {
+                h.alpn
+                    .iter()
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect()
+            }),
+            tls_version: ch.map(|h| version_name(h.highest_version())),
+            server_tls_version: sh.map(|h| version_name(h.version())),
+            ja3: j3.as_ref().map(|j| j.hash.clone()),
+            ja3_full: j3.map(|j| j.full),
+            ja3s: j3s.as_ref().map(|j| j.hash.clone()),
+            ja3s_full: j3s.map(|j| j.full),
+            ja4: j4.as_ref().map(|j| j.ja4.clone()),
+            ja4_r: j4.as_ref().map(|j| j.ja4_r.clone()),
+            ja4_o: j4.as_ref().map(|j| j.ja4_o.clone()),
+            ja4_ro: j4.map(|j| j.ja4_ro),
+            tcp_sig: c.client_syn.as_ref().map(|s| s.tcp_sig()),
+            tcp_sig_server: c.server_syn.as_ref().map(|s| s.tcp_sig()),
+            #[cfg(feature = "ja4plus")]
+            ja4s: j4s.as_ref().map(|j| j.ja4s.clone()),
+            #[cfg(feature = "ja4plus")]
+            ja4s_r: j4s.map(|j| j.ja4s_r),
+            #[cfg(feature = "ja4plus")]
+            ja4t: c.client_syn.as_ref().map(|s| s.ja4t()),
+            #[cfg(feature = "ja4plus")]
+            ja4ts: c.server_syn.as_ref().map(|s| s.ja4t()),
+            client_hello_packets: (ch.is_some() && c.client_syn.is_some())
+                .then_some(c.client_hello_packets),
+            resumption: ch.map(ClientHello::offers_resumption),
+            later_client_hellos: c
+                .client_hellos
+                .iter()
+                .skip(1)
+                .map(|t| later_client(t, c))
+                .collect(),
+            later_server_hellos: c
+                .server_hellos
+                .iter()
+                .skip(1)
+                .map(|t| later_server(t, c))
+                .collect(),
+        }
+    }
+}
+
+fn later_client(t: &Timed<ClientHello>, c: &Connection) -> LaterClientHello {
+    let j3 = ja3(&t.value);
+    let j4 = ja4(&t.value, c.transport);
+    LaterClientHello {
+        ts: rfc3339_micros(t.ts),
+        sni: t.value.server_name.clone(),
+        ja3: j3.as_ref().map(|j| j.hash.clone()),
+        ja3_full: j3.map(|j| j.full),
+        ja4: j4.ja4,
+        ja4_r: j4.ja4_r,
+    }
+}
+
+fn later_server(t: &Timed<ServerHello>, c: &Connection) -> LaterServerHello {
+    let j = ja3s(&t.value);
+    let _ = c;
+    LaterServerHello {
+        ts: rfc3339_micros(t.ts),
+        hello_retry_request: t.value.is_hello_retry_request,
+        ja3s: j.hash,
+        ja3s_full: j.full,
+        #[cfg(feature = "ja4plus")]
+        ja4s: shakedown_fingerprints::ja4s::ja4s(&t.value, c.transport).ja4s,
+    }
+}

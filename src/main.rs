@@ -1,0 +1,25 @@
+//! `shakedown` binary: parses the command line and maps results to exit codes.
+//!
+//! Exit codes: 0 success; 1 a fatal error (e.g. the output cannot be written);
+//! 2 a command-line usage error; 3 some input could not be read (what could be
+//! read was processed and its output is complete and valid).
+
+use clap::Parser;
+use shakedown::cli::{Cli, Command};
+use shakedown::commands::fingerprint::{self, Outcome};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Fingerprint(args) => fingerprint::run(args),
+    };
+    match result {
+        Ok(Outcome::Complete) => ExitCode::SUCCESS,
+        Ok(Outcome::InputErrors) => ExitCode::from(3),
+        Err(e) => {
+            eprintln!("shakedown: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

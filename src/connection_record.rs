@@ -7,7 +7,7 @@ use serde::Serialize;
 use shakedown_capture::tracker::Timed;
 use shakedown_capture::Connection;
 use shakedown_fingerprints::ja3::{ja3, ja3s};
-use shakedown_fingerprints::ja4::ja4;
+use shakedown_fingerprints::ja4::{ja4, ja4_original};
 use shakedown_fingerprints::{ClientHello, ServerHello};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -97,6 +97,7 @@ impl ConnectionRecord {
         let j3 = ch.and_then(ja3);
         let j3s = sh.map(ja3s);
         let j4 = ch.map(|h| ja4(h, c.transport));
+        let j4o = ch.map(|h| ja4_original(h, c.transport));
         #[cfg(feature = "ja4plus")]
         let j4s = sh.map(|h| shakedown_fingerprints::ja4s::ja4s(h, c.transport));
         ConnectionRecord {
@@ -120,9 +121,9 @@ impl ConnectionRecord {
             ja3s: j3s.as_ref().map(|j| j.hash.clone()),
             ja3s_full: j3s.map(|j| j.full),
             ja4: j4.as_ref().map(|j| j.ja4.clone()),
-            ja4_r: j4.as_ref().map(|j| j.ja4_r.clone()),
-            ja4_o: j4.as_ref().map(|j| j.ja4_o.clone()),
-            ja4_ro: j4.map(|j| j.ja4_ro),
+            ja4_r: j4.map(|j| j.ja4_r),
+            ja4_o: j4o.as_ref().map(|j| j.ja4_o.clone()),
+            ja4_ro: j4o.map(|j| j.ja4_ro),
             tcp_sig: c.client_syn.as_ref().map(|s| s.tcp_sig()),
             tcp_sig_server: c.server_syn.as_ref().map(|s| s.tcp_sig()),
             #[cfg(feature = "ja4plus")]

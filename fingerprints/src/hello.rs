@@ -6,6 +6,7 @@
 //! the extension types it could read, and so do we).
 
 use crate::grease::is_grease;
+use smallvec::SmallVec;
 use thiserror::Error;
 
 pub const EXT_SERVER_NAME: u16 = 0x0000;
@@ -36,6 +37,9 @@ pub enum HelloError {
     UnsupportedServerVersion(u16),
 }
 
+/// A list of 16-bit code points; hellos rarely carry more than 32, which stay inline.
+pub type U16List = SmallVec<[u16; 32]>;
+
 /// Wire format of a ClientHello.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum HelloFormat {
@@ -53,17 +57,17 @@ pub struct ClientHello {
     pub format: HelloFormat,
     /// `legacy_version` of the hello (not the record layer's, not supported_versions).
     pub legacy_version: u16,
-    pub ciphers: Vec<u16>,
+    pub ciphers: U16List,
     /// Extension types in wire order.
-    pub extensions: Vec<u16>,
+    pub extensions: U16List,
     /// First `host_name` entry of the server_name extension (lossy UTF-8).
     pub server_name: Option<String>,
     /// ALPN protocol names offered, in order.
     pub alpn: Vec<Vec<u8>>,
-    pub signature_algorithms: Vec<u16>,
-    pub supported_groups: Vec<u16>,
-    pub ec_point_formats: Vec<u8>,
-    pub supported_versions: Vec<u16>,
+    pub signature_algorithms: U16List,
+    pub supported_groups: U16List,
+    pub ec_point_formats: SmallVec<[u8; 4]>,
+    pub supported_versions: U16List,
     pub session_id_len: u8,
     /// Length of the session_ticket extension body (non-zero: TLS 1.2 resumption attempt).
     pub session_ticket_len: u16,
@@ -130,7 +134,8 @@ impl ClientHello {
             EXT_SUPPORTED_GROUPS => self.supported_groups = u16_list_u16len(data),
             EXT_EC_POINT_FORMATS => {
                 if let Some((&n, rest)) = data.split_first() {
-                    self.ec_point_formats = rest[..rest.len().min(n as usize)].to_vec();
+                    self.ec_point_formats =
+                        SmallVec::from_slice(&rest[..rest.len().min(n as usize)]);
                 }
             }
             EXT_SUPPORTED_VERSIONS => {
@@ -168,7 +173,7 @@ impl ClientHello {
 pub struct ServerHello {
     pub legacy_version: u16,
     pub cipher: u16,
-    pub extensions: Vec<u16>,
+    pub extensions: U16List,
     /// ALPN protocol selected by the server.
     pub alpn: Option<Vec<u8>>,
     /// Version from the supported_versions extension (TLS 1.3).
@@ -257,15 +262,15 @@ fn length_prefixed_u16(data: &[u8]) -> Option<&[u8]> {
     data.get(2..2 + n)
 }
 
-fn u16_list(data: &[u8]) -> Vec<u16> {
+fn u16_list(data: &[u8]) -> U16List {
     data.chunks_exact(2)
         .map(|c| u16::from_be_bytes([c[0], c[1]]))
         .collect()
 }
 
-fn u16_list_u16len(data: &[u8]) -> Vec<u16> {
+fn u16_list_u16len(data: &[u8]) -> U16List {
     if data.len() < 2 {
-        return Vec::new();
+        return U16List::new();
     }
     let n = u16::from_be_bytes([data[0], data[1]]) as usize;
     u16_list(&data[2..data.len().min(2 + n)])
@@ -383,13 +388,13 @@ pub(crate) mod tests {
             ],
         );
         let ch = ClientHello::parse(&body).unwrap();
-        assert_eq!(ch.ciphers, vec![0x1301, 0x0a0a]);
-        assert_eq!(ch.extensions, vec![0x0a0a, 0, 16, 43, 13, 10, 11]);
+        assert_eq!(&ch.ciphers[..], &[0x1301, 0x0a0a]);
+        assert_eq!(&ch.extensions[..], &[0x0a0a, 0, 16, 43, 13, 10, 11]);
         assert_eq!(ch.server_name.as_deref(), Some("shop.example"));
         assert_eq!(ch.alpn, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
         assert_eq!(ch.highest_version(), 0x0304);
-        assert_eq!(ch.signature_algorithms, vec![0x0403, 0x0804]);
-        assert_eq!(ch.ec_point_formats, vec![0]);
+        assert_eq!(&ch.signature_algorithms[..], &[0x0403, 0x0804]);
+        assert_eq!(&ch.ec_point_formats[..], &[0]);
         assert!(!ch.extensions_truncated);
     }
 
@@ -403,7 +408,7 @@ pub(crate) mod tests {
         let new_len = (body.len() - ext_len_pos - 2) as u16;
         body[ext_len_pos..ext_len_pos + 2].copy_from_slice(&new_len.to_be_bytes());
         let ch = ClientHello::parse(&body).unwrap();
-        assert_eq!(ch.extensions, vec![0, 16]);
+        assert_eq!(&ch.extensions[..], &[0, 16]);
         assert!(ch.extensions_truncated);
     }
 
@@ -435,7 +440,7 @@ pub(crate) mod tests {
         let sh = ServerHello::parse(&b).unwrap();
         assert!(sh.is_hello_retry_request);
         assert_eq!(sh.cipher, 0x1302);
-        assert_eq!(sh.extensions, vec![0x002b]);
+        assert_eq!(&sh.extensions[..], &[0x002b]);
         assert_eq!(sh.version(), 0x0304);
     }
 
@@ -447,7 +452,7 @@ pub(crate) mod tests {
         b.extend_from_slice(&[0x00, 0x04, 0x00, 0x33, 0x00, 0x00]);
         let sh = ServerHello::parse(&b).unwrap();
         assert_eq!(sh.cipher, 0x1301);
-        assert_eq!(sh.extensions, vec![0x0033]);
+        assert_eq!(&sh.extensions[..], &[0x0033]);
         assert_eq!(sh.version(), 0x7f12);
     }
 

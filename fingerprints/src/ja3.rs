@@ -6,7 +6,7 @@
 
 use crate::grease::is_grease;
 use crate::hello::{ClientHello, HelloFormat, ServerHello};
-use crate::hex::{push_dec, push_hex_bytes};
+use crate::hex::{ascii_string, push_dec, push_hex_bytes};
 use md5::{Digest, Md5};
 
 /// A JA3-family fingerprint: the full string and its md5.
@@ -17,18 +17,21 @@ pub struct Ja3 {
 }
 
 impl Ja3 {
-    fn from_full(full: String) -> Ja3 {
-        let digest = Md5::digest(full.as_bytes());
-        let mut hash = String::with_capacity(32);
+    fn from_full(full: Vec<u8>) -> Ja3 {
+        let digest = Md5::digest(&full);
+        let mut hash = Vec::with_capacity(32);
         push_hex_bytes(&mut hash, &digest);
-        Ja3 { full, hash }
+        Ja3 {
+            full: ascii_string(full),
+            hash: ascii_string(hash),
+        }
     }
 }
 
-fn push_list(out: &mut String, values: impl Iterator<Item = u32>) {
+fn push_list(out: &mut Vec<u8>, values: impl Iterator<Item = u32>) {
     for (i, v) in values.enumerate() {
         if i > 0 {
-            out.push('-');
+            out.push(b'-');
         }
         push_dec(out, v);
     }
@@ -39,26 +42,26 @@ pub fn ja3(ch: &ClientHello) -> Option<Ja3> {
     if ch.format == HelloFormat::SslV2 {
         return None;
     }
-    let mut s = String::with_capacity(256);
+    let mut s = Vec::with_capacity(256);
     push_dec(&mut s, ch.legacy_version as u32);
-    s.push(',');
+    s.push(b',');
     push_list(&mut s, non_grease(&ch.ciphers));
-    s.push(',');
+    s.push(b',');
     push_list(&mut s, non_grease(&ch.extensions));
-    s.push(',');
+    s.push(b',');
     push_list(&mut s, non_grease(&ch.supported_groups));
-    s.push(',');
+    s.push(b',');
     push_list(&mut s, ch.ec_point_formats.iter().map(|&v| v as u32));
     Some(Ja3::from_full(s))
 }
 
 /// JA3S of a ServerHello.
 pub fn ja3s(sh: &ServerHello) -> Ja3 {
-    let mut s = String::with_capacity(64);
+    let mut s = Vec::with_capacity(64);
     push_dec(&mut s, sh.legacy_version as u32);
-    s.push(',');
+    s.push(b',');
     push_dec(&mut s, sh.cipher as u32);
-    s.push(',');
+    s.push(b',');
     push_list(&mut s, non_grease(&sh.extensions));
     Ja3::from_full(s)
 }

@@ -7,8 +7,9 @@
 
 use crate::grease::is_grease;
 use crate::hello::{ClientHello, EXT_ALPN, EXT_SERVER_NAME};
-use crate::hex::{push_hex4, push_hex_bytes};
+use crate::hex::{ascii_string, hex4, push_hex4, push_hex_bytes};
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 
 /// What carried the hello: the first character of JA4 and JA4S.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,16 +37,20 @@ impl Transport {
     }
 }
 
-/// The four JA4 forms of one ClientHello.
+/// JA4 of one ClientHello, sorted forms: the fingerprint and its raw string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ja4 {
     /// Sorted, hashed: the fingerprint.
     pub ja4: String,
     /// Sorted, raw.
     pub ja4_r: String,
-    /// Original (wire) order, hashed; SNI and ALPN kept in the extension list.
+}
+
+/// JA4 original-order forms: ciphers and extensions in wire order, SNI and ALPN
+/// kept in the extension list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ja4Original {
     pub ja4_o: String,
-    /// Original order, raw.
     pub ja4_ro: String,
 }
 
@@ -69,124 +74,141 @@ pub fn version_code(v: u16) -> &'static str {
 /// A non-ASCII or non-printable byte becomes `9` (FoxIO Rust, Python and the
 /// independent ja4plus agree on this; the written spec's hex rule is documented
 /// as not followed). A one-byte value is used as both first and last.
-pub fn alpn_code(first_value: Option<&[u8]>) -> [char; 2] {
-    fn printable(b: u8) -> char {
+pub fn alpn_code(first_value: Option<&[u8]>) -> [u8; 2] {
+    fn printable(b: u8) -> u8 {
         if b.is_ascii_graphic() {
-            b as char
+            b
         } else {
-            '9'
+            b'9'
         }
     }
     match first_value {
-        Some([]) | None => ['0', '0'],
+        Some([]) | None => *b"00",
         Some(v) => [printable(v[0]), printable(v[v.len() - 1])],
     }
 }
 
 /// Appends sha256(s)[..12] in hex, or `000000000000` for an empty string.
-pub(crate) fn push_hash12(out: &mut String, s: &str) {
+pub(crate) fn push_hash12(out: &mut Vec<u8>, s: &[u8]) {
     if s.is_empty() {
-        out.push_str("000000000000");
+        out.extend_from_slice(b"000000000000");
     } else {
-        let digest = Sha256::digest(s.as_bytes());
+        let digest = Sha256::digest(s);
         push_hex_bytes(out, &digest[..6]);
     }
 }
 
-pub(crate) fn push_hex_list(out: &mut String, list: &[u16]) {
+pub(crate) fn push_hex_list(out: &mut Vec<u8>, list: &[u16]) {
     for (i, &v) in list.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
         push_hex4(out, v);
     }
 }
 
-/// Computes all JA4 forms of a ClientHello carried by `transport`.
-pub fn ja4(ch: &ClientHello, transport: Transport) -> Ja4 {
-    let ciphers: Vec<u16> = ch
+pub(crate) fn push_count(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&count2(n));
+}
+
+/// Lists of a hello rarely exceed this; longer ones spill to the heap.
+type List = SmallVec<[u16; 64]>;
+
+/// The parts shared by all forms: the `a` prefix, the lists and the signature algorithms.
+struct Parts {
+    a: [u8; 10],
+    ciphers: List,
+    exts: List,
+    sigs: SmallVec<[u8; 128]>,
+}
+
+fn parts(ch: &ClientHello, transport: Transport) -> Parts {
+    let ciphers: List = ch
         .ciphers
         .iter()
         .copied()
         .filter(|&v| !is_grease(v))
         .collect();
-    let exts: Vec<u16> = ch
+    let exts: List = ch
         .extensions
         .iter()
         .copied()
         .filter(|&v| !is_grease(v))
         .collect();
-    let sigs: Vec<u16> = ch
+    let mut a = [0u8; 10];
+    a[0] = transport.marker() as u8;
+    a[1..3].copy_from_slice(version_code(ch.highest_version()).as_bytes());
+    a[3] = if ch.has_extension(EXT_SERVER_NAME) {
+        b'd'
+    } else {
+        b'i'
+    };
+    a[4..6].copy_from_slice(&count2(ciphers.len()));
+    a[6..8].copy_from_slice(&count2(exts.len()));
+    a[8..10].copy_from_slice(&alpn_code(ch.alpn.first().map(Vec::as_slice)));
+    let mut sigs = SmallVec::new();
+    for (i, &v) in ch
         .signature_algorithms
         .iter()
-        .copied()
-        .filter(|&v| !is_grease(v))
-        .collect();
-
-    let mut a = String::with_capacity(10);
-    a.push(transport.marker());
-    a.push_str(version_code(ch.highest_version()));
-    a.push(if ch.has_extension(EXT_SERVER_NAME) {
-        'd'
-    } else {
-        'i'
-    });
-    push_count(&mut a, ciphers.len());
-    push_count(&mut a, exts.len());
-    a.extend(alpn_code(ch.alpn.first().map(Vec::as_slice)));
-
-    let mut sigs_str = String::with_capacity(sigs.len() * 5);
-    push_hex_list(&mut sigs_str, &sigs);
-
-    let mut sorted_ciphers = ciphers.clone();
-    sorted_ciphers.sort_unstable();
-    let mut sorted_exts: Vec<u16> = exts
-        .iter()
-        .copied()
-        .filter(|&v| v != EXT_SERVER_NAME && v != EXT_ALPN)
-        .collect();
-    sorted_exts.sort_unstable();
-
-    let (ja4, ja4_r) = assemble(&a, &sorted_ciphers, &sorted_exts, &sigs_str);
-    let (ja4_o, ja4_ro) = assemble(&a, &ciphers, &exts, &sigs_str);
-    Ja4 {
-        ja4,
-        ja4_r,
-        ja4_o,
-        ja4_ro,
+        .filter(|&&v| !is_grease(v))
+        .enumerate()
+    {
+        if i > 0 {
+            sigs.push(b',');
+        }
+        sigs.extend_from_slice(&hex4(v));
+    }
+    Parts {
+        a,
+        ciphers,
+        exts,
+        sigs,
     }
 }
 
-fn push_count(out: &mut String, n: usize) {
+fn count2(n: usize) -> [u8; 2] {
     let n = n.min(99);
-    out.push((b'0' + (n / 10) as u8) as char);
-    out.push((b'0' + (n % 10) as u8) as char);
+    [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]
 }
 
-/// Builds (hashed, raw) from the `a` part and the lists.
-fn assemble(a: &str, ciphers: &[u16], exts: &[u16], sigs: &str) -> (String, String) {
-    let mut c_part = String::with_capacity(ciphers.len() * 5);
-    push_hex_list(&mut c_part, ciphers);
-    let mut e_part = String::with_capacity(exts.len() * 5 + sigs.len() + 1);
-    push_hex_list(&mut e_part, exts);
-    if !sigs.is_empty() {
-        e_part.push('_');
-        e_part.push_str(sigs);
-    }
-    let mut hashed = String::with_capacity(36);
-    hashed.push_str(a);
-    hashed.push('_');
-    push_hash12(&mut hashed, &c_part);
-    hashed.push('_');
-    push_hash12(&mut hashed, &e_part);
+/// JA4 (sorted) of a ClientHello carried by `transport`.
+pub fn ja4(ch: &ClientHello, transport: Transport) -> Ja4 {
+    let mut p = parts(ch, transport);
+    p.ciphers.sort_unstable();
+    p.exts.retain(|v| *v != EXT_SERVER_NAME && *v != EXT_ALPN);
+    p.exts.sort_unstable();
+    let (ja4, ja4_r) = assemble(&p);
+    Ja4 { ja4, ja4_r }
+}
 
-    let mut raw = String::with_capacity(a.len() + c_part.len() + e_part.len() + 2);
-    raw.push_str(a);
-    raw.push('_');
-    raw.push_str(&c_part);
-    raw.push('_');
-    raw.push_str(&e_part);
-    (hashed, raw)
+/// JA4 original-order forms of a ClientHello.
+pub fn ja4_original(ch: &ClientHello, transport: Transport) -> Ja4Original {
+    let (ja4_o, ja4_ro) = assemble(&parts(ch, transport));
+    Ja4Original { ja4_o, ja4_ro }
+}
+
+/// Builds (hashed, raw) from the parts.
+fn assemble(p: &Parts) -> (String, String) {
+    let mut raw = Vec::with_capacity(12 + p.ciphers.len() * 5 + p.exts.len() * 5 + p.sigs.len());
+    raw.extend_from_slice(&p.a);
+    raw.push(b'_');
+    let c_start = raw.len();
+    push_hex_list(&mut raw, &p.ciphers[..]);
+    let c_end = raw.len();
+    raw.push(b'_');
+    let e_start = raw.len();
+    push_hex_list(&mut raw, &p.exts[..]);
+    if !p.sigs.is_empty() {
+        raw.push(b'_');
+        raw.extend_from_slice(&p.sigs);
+    }
+    let mut hashed = Vec::with_capacity(36);
+    hashed.extend_from_slice(&p.a);
+    hashed.push(b'_');
+    push_hash12(&mut hashed, &raw[c_start..c_end]);
+    hashed.push(b'_');
+    push_hash12(&mut hashed, &raw[e_start..]);
+    (ascii_string(hashed), ascii_string(raw))
 }
 
 #[cfg(test)]
@@ -224,14 +246,15 @@ mod tests {
     #[test]
     fn spec_worked_example() {
         let j = ja4(&spec_example(), Transport::Tcp);
+        let o = ja4_original(&spec_example(), Transport::Tcp);
         assert_eq!(j.ja4, "t13d1516h2_8daaf6152771_e5627efa2ab1");
-        assert_eq!(j.ja4_o, "t13d1516h2_acb858a92679_18f69afefd3d");
+        assert_eq!(o.ja4_o, "t13d1516h2_acb858a92679_18f69afefd3d");
         assert_eq!(
             j.ja4_r,
             "t13d1516h2_002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,cca9_0005,000a,000b,000d,0012,0015,0017,001b,0023,002b,002d,0033,4469,ff01_0403,0804,0401,0503,0805,0501,0806,0601"
         );
         assert_eq!(
-            j.ja4_ro,
+            o.ja4_ro,
             "t13d1516h2_1301,1302,1303,c02b,c02f,c02c,c030,cca9,cca8,c013,c014,009c,009d,002f,0035_001b,0000,0033,0010,4469,0017,002d,000d,0005,0023,0012,002b,ff01,000b,000a,0015_0403,0804,0401,0503,0805,0501,0806,0601"
         );
         assert_eq!(
@@ -248,9 +271,14 @@ mod tests {
         ch.extensions.push(0xfafa);
         ch.signature_algorithms.insert(3, 0x2a2a);
         ch.supported_versions.insert(0, 0x3a3a);
-        let j = ja4(&ch, Transport::Tcp);
-        assert_eq!(j.ja4, "t13d1516h2_8daaf6152771_e5627efa2ab1");
-        assert_eq!(j.ja4_o, "t13d1516h2_acb858a92679_18f69afefd3d");
+        assert_eq!(
+            ja4(&ch, Transport::Tcp).ja4,
+            "t13d1516h2_8daaf6152771_e5627efa2ab1"
+        );
+        assert_eq!(
+            ja4_original(&ch, Transport::Tcp).ja4_o,
+            "t13d1516h2_acb858a92679_18f69afefd3d"
+        );
     }
 
     #[test]
@@ -259,7 +287,7 @@ mod tests {
         let j = ja4(&ch, Transport::Tcp);
         assert_eq!(j.ja4, "t10i000000_000000000000_000000000000");
         assert_eq!(j.ja4_r, "t10i000000__");
-        assert_eq!(j.ja4_ro, "t10i000000__");
+        assert_eq!(ja4_original(&ch, Transport::Tcp).ja4_ro, "t10i000000__");
     }
 
     #[test]
@@ -272,11 +300,11 @@ mod tests {
         .unwrap();
         let j = ja4(&ch, Transport::Tcp);
         assert_eq!(j.ja4_r, "t10i010200_002f_000a,000b");
-        let mut expect = String::from("t10i010200_");
-        push_hash12(&mut expect, "002f");
-        expect.push('_');
-        push_hash12(&mut expect, "000a,000b");
-        assert_eq!(j.ja4, expect);
+        let mut expect = b"t10i010200_".to_vec();
+        push_hash12(&mut expect, b"002f");
+        expect.push(b'_');
+        push_hash12(&mut expect, b"000a,000b");
+        assert_eq!(j.ja4, ascii_string(expect));
     }
 
     #[test]
@@ -284,10 +312,11 @@ mod tests {
         let ch =
             ClientHello::parse(&client_hello_body(0x0301, &[0x0005], &[(0, sni("a"))])).unwrap();
         let j = ja4(&ch, Transport::Tcp);
+        let o = ja4_original(&ch, Transport::Tcp);
         // Sorted form drops SNI, leaving nothing to hash; original order hashes "0000".
         assert!(j.ja4.ends_with("_000000000000"));
-        assert_eq!(j.ja4_ro, "t10d010100_0005_0000");
-        assert!(!j.ja4_o.ends_with("_000000000000"));
+        assert_eq!(o.ja4_ro, "t10d010100_0005_0000");
+        assert!(!o.ja4_o.ends_with("_000000000000"));
     }
 
     #[test]
@@ -307,13 +336,13 @@ mod tests {
 
     #[test]
     fn alpn_edge_cases() {
-        assert_eq!(alpn_code(None), ['0', '0']);
-        assert_eq!(alpn_code(Some(b"")), ['0', '0']);
-        assert_eq!(alpn_code(Some(b"h2")), ['h', '2']);
-        assert_eq!(alpn_code(Some(b"http/1.1")), ['h', '1']);
-        assert_eq!(alpn_code(Some(b"x")), ['x', 'x']);
-        assert_eq!(alpn_code(Some(&[0xba, 0xad])), ['9', '9']);
-        assert_eq!(alpn_code(Some(&[b'a', 0x00])), ['a', '9']);
+        assert_eq!(&alpn_code(None), b"00");
+        assert_eq!(&alpn_code(Some(b"")), b"00");
+        assert_eq!(&alpn_code(Some(b"h2")), b"h2");
+        assert_eq!(&alpn_code(Some(b"http/1.1")), b"h1");
+        assert_eq!(&alpn_code(Some(b"x")), b"xx");
+        assert_eq!(&alpn_code(Some(&[0xba, 0xad])), b"99");
+        assert_eq!(&alpn_code(Some(&[b'a', 0x00])), b"a9");
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! chosen cipher in hex; `c` sha256[:12] of the extension list in wire order.
 
 use crate::hello::ServerHello;
-use crate::hex::push_hex4;
-use crate::ja4::{alpn_code, push_hash12, push_hex_list, version_code, Transport};
+use crate::hex::{ascii_string, push_hex4};
+use crate::ja4::{alpn_code, push_count, push_hash12, push_hex_list, version_code, Transport};
 
 /// JA4S hashed and raw forms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,26 +16,24 @@ pub struct Ja4s {
 }
 
 pub fn ja4s(sh: &ServerHello, transport: Transport) -> Ja4s {
-    let mut ab = String::with_capacity(16);
-    ab.push(transport.marker());
-    ab.push_str(version_code(sh.version()));
-    let n = sh.extensions.len().min(99);
-    ab.push((b'0' + (n / 10) as u8) as char);
-    ab.push((b'0' + (n % 10) as u8) as char);
-    ab.extend(alpn_code(sh.alpn.as_deref()));
-    ab.push('_');
+    let mut ab = Vec::with_capacity(16);
+    ab.push(transport.marker() as u8);
+    ab.extend_from_slice(version_code(sh.version()).as_bytes());
+    push_count(&mut ab, sh.extensions.len());
+    ab.extend_from_slice(&alpn_code(sh.alpn.as_deref()));
+    ab.push(b'_');
     push_hex4(&mut ab, sh.cipher);
-    ab.push('_');
+    ab.push(b'_');
 
-    let mut exts = String::with_capacity(sh.extensions.len() * 5);
+    let mut exts = Vec::with_capacity(sh.extensions.len() * 5);
     push_hex_list(&mut exts, &sh.extensions);
     let mut hashed = ab.clone();
     push_hash12(&mut hashed, &exts);
     let mut raw = ab;
-    raw.push_str(&exts);
+    raw.extend_from_slice(&exts);
     Ja4s {
-        ja4s: hashed,
-        ja4s_r: raw,
+        ja4s: ascii_string(hashed),
+        ja4s_r: ascii_string(raw),
     }
 }
 
@@ -48,7 +46,7 @@ mod tests {
         let sh = ServerHello {
             legacy_version: 0x0303,
             cipher: 0xc030,
-            extensions: vec![0x0005, 0x0017, 0xff01, 0x0000],
+            extensions: vec![0x0005, 0x0017, 0xff01, 0x0000].into(),
             ..ServerHello::default()
         };
         let j = ja4s(&sh, Transport::Tcp);

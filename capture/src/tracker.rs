@@ -207,6 +207,8 @@ struct Handshakes {
     final_server_hello: bool,
     /// TLS packets per side until the first ClientHello.
     tls_packets_before_ch: [u32; 2],
+    /// Packets per side whose bytes were too few to tell TLS from plaintext yet.
+    undecided_packets: [u32; 2],
     client_hello_packets: u32,
     app_data: [bool; 2],
     alert: [bool; 2],
@@ -932,10 +934,23 @@ impl TlsCtx<'_> {
             self.stats.streams_desynced += 1;
             return;
         }
-        let was_tls = tls.is_tls();
+        let side = self.side;
+        let counting = self.hs.client_hellos.is_empty();
+        if counting {
+            // Count this packet among the hello's before it can complete the hello.
+            if tls.is_tls() {
+                self.hs.tls_packets_before_ch[side] += 1;
+            } else if tls.is_undecided() {
+                self.hs.undecided_packets[side] += 1;
+            }
+        }
+        let was_undecided = tls.is_undecided();
         tls.feed(chunk, &mut |e| self.on_event(e));
-        if (was_tls || tls.is_tls()) && self.hs.client_hellos.is_empty() {
-            self.hs.tls_packets_before_ch[self.side] += 1;
+        if counting && was_undecided && !tls.is_undecided() {
+            if tls.is_tls() {
+                self.hs.tls_packets_before_ch[side] += self.hs.undecided_packets[side];
+            }
+            self.hs.undecided_packets[side] = 0;
         }
     }
 
@@ -1001,8 +1016,10 @@ impl TlsCtx<'_> {
                     self.hs.client_side = Some(side);
                 }
                 if self.hs.client_hellos.is_empty() {
-                    // This chunk completed the hello; count it.
-                    self.hs.client_hello_packets = self.hs.tls_packets_before_ch[side] + 1;
+                    // Includes the packet that completed the hello (counted before feeding,
+                    // or, if it was the one that decided the stream is TLS, just now).
+                    self.hs.client_hello_packets =
+                        self.hs.tls_packets_before_ch[side] + self.hs.undecided_packets[side];
                 }
                 if self.hs.client_hellos.len() < self.cfg.max_hellos_per_flow {
                     self.hs.client_hellos.push(Timed {

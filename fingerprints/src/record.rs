@@ -113,6 +113,11 @@ impl TlsStream {
         matches!(self.mode, Mode::Records | Mode::SslV2 { .. })
     }
 
+    /// True while too few bytes have been seen to tell what the stream carries.
+    pub fn is_undecided(&self) -> bool {
+        self.mode == Mode::Start
+    }
+
     /// True when feeding more bytes can produce no more events.
     pub fn is_done(&self) -> bool {
         self.mode == Mode::Done

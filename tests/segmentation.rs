@@ -6,6 +6,9 @@ mod common;
 use common::*;
 use serde_json::Value;
 
+/// (name, segments as (offset, len) in send order, expected hello packet count or 0).
+type Case = (&'static str, Vec<(usize, usize)>, u64);
+
 const FIELDS: &[&str] = &[
     "sni", "ja3", "ja3_full", "ja3s", "ja4", "ja4_r", "ja4_o", "ja4_ro", "tcp_sig",
 ];
@@ -67,7 +70,7 @@ fn fingerprints_are_invariant_to_segmentation() {
     assert_eq!(reference["tcp_sig"], "64240:2-4-1-3-0-0:1460:7:64:df");
     assert_eq!(reference["client_hello_packets"], 1);
 
-    let mut cases: Vec<(&str, Vec<(usize, usize)>, u64)> = vec![
+    let mut cases: Vec<Case> = vec![
         ("mtu1500", chunks(ch.len(), 1448), 2),
         (
             "mss128",

@@ -39,6 +39,8 @@ pub struct TrackerConfig {
     pub closed_linger: i64,
     /// Handshake bytes buffered per direction.
     pub max_handshake_bytes: usize,
+    /// Handshake bytes buffered in all flows together.
+    pub max_handshake_total: usize,
     /// Out-of-order TCP bytes buffered per direction.
     pub max_waiting_per_direction: usize,
     /// Out-of-order TCP bytes buffered in all flows together.
@@ -57,6 +59,7 @@ impl Default for TrackerConfig {
             udp_idle_timeout: 30 * SEC,
             closed_linger: 5 * SEC,
             max_handshake_bytes: shakedown_fingerprints::record::DEFAULT_MAX_HANDSHAKE_BYTES,
+            max_handshake_total: 256 * 1024 * 1024,
             max_waiting_per_direction: 256 * 1024,
             max_waiting_total: 256 * 1024 * 1024,
             max_records_per_flow: 256,
@@ -82,6 +85,8 @@ pub struct TrackerStats {
     pub streams_not_tls: u64,
     pub streams_desynced: u64,
     pub handshakes_too_large: u64,
+    /// Directions that stopped collecting handshake bytes because the global cap was reached.
+    pub handshake_budget_exhausted: u64,
     pub reassembly_gaps: u64,
     pub reassembly_dropped_segments: u64,
     pub retransmitted_bytes: u64,
@@ -257,6 +262,15 @@ struct Flow {
     records_not_kept: u32,
     emitted: bool,
     closed: bool,
+    /// Handshake bytes of this flow counted in the tracker's budget.
+    handshake_accounted: usize,
+}
+
+/// Handshake bytes buffered by all flows (TLS readers and QUIC CRYPTO streams).
+#[derive(Debug)]
+struct HandshakeBudget {
+    used: usize,
+    cap: usize,
 }
 
 /// The flow table.
@@ -266,6 +280,7 @@ pub struct Tracker {
     /// Approximately least-recently-seen order: (last_ts when queued, key, id).
     queue: VecDeque<(Timestamp, FlowKey, u64)>,
     budget: ReassemblyBudget,
+    handshake: HandshakeBudget,
     next_id: u64,
     now: Timestamp,
     next_expiry_check: Timestamp,
@@ -275,16 +290,26 @@ pub struct Tracker {
 impl Tracker {
     pub fn new(cfg: TrackerConfig) -> Tracker {
         let budget = ReassemblyBudget::new(cfg.max_waiting_total);
+        let handshake = HandshakeBudget {
+            used: 0,
+            cap: cfg.max_handshake_total,
+        };
         Tracker {
             cfg,
             table: HashMap::new(),
             queue: VecDeque::new(),
             budget,
+            handshake,
             next_id: 0,
             now: Timestamp(i64::MIN),
             next_expiry_check: Timestamp(i64::MIN),
             stats: TrackerStats::default(),
         }
+    }
+
+    /// Handshake bytes buffered now, all flows.
+    pub fn handshake_bytes(&self) -> usize {
+        self.handshake.used
     }
 
     pub fn stats(&self) -> TrackerStats {
@@ -298,9 +323,9 @@ impl Tracker {
         self.table.len()
     }
 
-    /// Out-of-order bytes buffered now, all flows.
+    /// Out-of-order and handshake bytes buffered now, all flows.
     pub fn buffered_bytes(&self) -> usize {
-        self.budget.used
+        self.budget.used + self.handshake.used
     }
 
     /// Handles one decoded packet seen at `ts`.
@@ -312,9 +337,33 @@ impl Tracker {
             self.expire(sink);
             self.next_expiry_check = Timestamp(self.now.0.saturating_add(SEC));
         }
-        match pkt.transport {
-            L4::Tcp(seg) => self.tcp(ts, pkt, &seg, sink),
-            L4::Udp(dgram) => self.udp(ts, pkt, &dgram, sink),
+        let key = match pkt.transport {
+            L4::Tcp(seg) => {
+                self.tcp(ts, pkt, &seg, sink);
+                flow_key(pkt.src, seg.src_port, pkt.dst, seg.dst_port, false)
+            }
+            L4::Udp(dgram) => {
+                self.udp(ts, pkt, &dgram, sink);
+                flow_key(pkt.src, dgram.src_port, pkt.dst, dgram.dst_port, true)
+            }
+        };
+        self.account_handshake(&key);
+    }
+
+    /// Updates the global handshake-buffer count for one flow and enforces its cap.
+    fn account_handshake(&mut self, key: &FlowKey) {
+        let Some(flow) = self.table.get_mut(key) else {
+            return;
+        };
+        let now = flow.handshake_buffered();
+        self.handshake.used = self.handshake.used - flow.handshake_accounted + now;
+        flow.handshake_accounted = now;
+        if self.handshake.used > self.handshake.cap && now > 0 {
+            // Over the cap: this flow, which just grew, stops collecting.
+            flow.stop_handshake();
+            self.stats.handshake_budget_exhausted += 1;
+            self.handshake.used -= now;
+            flow.handshake_accounted = 0;
         }
     }
 
@@ -602,6 +651,7 @@ impl Tracker {
                 records_not_kept: 0,
                 emitted: false,
                 closed: false,
+                handshake_accounted: 0,
             },
         );
         self.queue.push_back((ts, key, id));
@@ -733,6 +783,7 @@ impl Tracker {
         let Some(mut flow) = self.table.remove(key) else {
             return;
         };
+        self.handshake.used -= flow.handshake_accounted;
         if let FlowState::Tcp(t) = &mut flow.state {
             for d in &mut t.dirs {
                 d.reasm.clear(&mut self.budget);
@@ -825,7 +876,29 @@ impl TcpState {
     }
 }
 
+fn flow_key(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, udp: bool) -> FlowKey {
+    FlowKey::new(Endpoint { ip: src, port: sport }, Endpoint { ip: dst, port: dport }, udp)
+}
+
 impl Flow {
+    /// Handshake bytes this flow buffers now.
+    fn handshake_buffered(&self) -> usize {
+        match &self.state {
+            FlowState::Tcp(t) => t.dirs.iter().map(|d| d.tls.buffered_bytes()).sum(),
+            FlowState::Quic(q) => q.crypto.iter().map(CryptoStream::buffered_bytes).sum(),
+        }
+    }
+
+    fn stop_handshake(&mut self) {
+        match &mut self.state {
+            FlowState::Tcp(t) => t.dirs.iter_mut().for_each(|d| d.tls.stop_handshake()),
+            FlowState::Quic(q) => {
+                q.crypto.iter_mut().for_each(CryptoStream::release);
+                q.hello_done = [true; 2];
+            }
+        }
+    }
+
     fn side_of(&self, src: &Endpoint) -> usize {
         if *src == self.side0 {
             0
@@ -1030,5 +1103,23 @@ impl TlsCtx<'_> {
             }
             Err(_) => self.stats.hello_parse_errors += 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keeps docs/ARCHITECTURE.md's memory figures honest: prints the sizes and
+    /// fails if a flow entry grows past what the document promises.
+    #[test]
+    fn flow_entry_size() {
+        let flow = std::mem::size_of::<Flow>();
+        let key = std::mem::size_of::<FlowKey>();
+        let tcp = std::mem::size_of::<TcpState>();
+        let quic = std::mem::size_of::<QuicState>();
+        eprintln!("Flow {flow} B, FlowKey {key} B, TcpState {tcp} B (boxed), QuicState {quic} B (boxed)");
+        assert!(flow + key <= 320, "flow entry {flow}+{key} B");
+        assert!(tcp <= 512, "TcpState {tcp} B");
     }
 }

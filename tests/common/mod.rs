@@ -2,6 +2,8 @@
 //! run the `shakedown` binary on them.
 #![allow(dead_code)]
 
+pub mod reference;
+
 use etherparse::PacketBuilder;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

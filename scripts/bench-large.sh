@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Throughput benchmark on a large capture built from pcaps/ (outside the repo).
+#
+# Builds $BENCH_DIR/large.pcap (BENCH_SIZE_MB, default 1100 MB) and a quarter-size
+# copy, then runs, interleaved, BENCH_RUNS times each (default 3):
+#   floor      minimal libpcap read loop (pcap_next_ex over every packet)
+#   tcpdump    tcpdump -r FILE -w /dev/null
+#   shakedown  shakedown fingerprint FILE > /dev/null
+#   tshark     tshark JA3 extraction of every ClientHello (large file: 1 run)
+# and prints medians of CPU seconds (user+sys), wall seconds, peak RSS and
+# packets/s, plus ratios to the floor. Results go to stdout and $BENCH_DIR/results.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BENCH_DIR=${BENCH_DIR:-/tmp/shakedown-bench}
+SIZE_MB=${BENCH_SIZE_MB:-1100}
+RUNS=${BENCH_RUNS:-3}
+mkdir -p "$BENCH_DIR"
+
+for tool in tcpdump tshark /usr/bin/time; do
+    command -v "$tool" >/dev/null || { echo "bench-large: $tool is missing (scripts/install-deps.sh bench)" >&2; exit 1; }
+done
+
+cargo build -q --release
+cargo build -q --release -p shakedown-capture --example replicate_pcap --example pcap_floor
+BIN=target/release
+inputs=(pcaps/*.pcap)
+
+make_capture() { # name size_mb
+    local out="$BENCH_DIR/$1.pcap"
+    if [ ! -s "$out" ] || [ "$(stat -c %s "$out")" -lt $(( $2 * 1000000 )) ]; then
+        "$BIN/examples/replicate_pcap" "$out" "$2" "${inputs[@]}"
+    fi
+}
+make_capture large "$SIZE_MB"
+make_capture quarter $(( SIZE_MB / 4 ))
+LARGE="$BENCH_DIR/large.pcap"
+QUARTER="$BENCH_DIR/quarter.pcap"
+PACKETS=$("$BIN/examples/pcap_floor" "$LARGE" | awk '{print $1}')
+BYTES=$(stat -c %s "$LARGE")
+
+measure() { # label file cmd... ; appends "label cpu wall rss_kb" to $BENCH_DIR/raw.txt
+    local label=$1 file=$2; shift 2
+    local tf; tf=$(mktemp)
+    /usr/bin/time -f "%U %S %e %M" -o "$tf" "$@" >/dev/null 2>"$BENCH_DIR/last-stderr.txt" < /dev/null
+    read -r user sys wall rss < "$tf"
+    rm -f "$tf"
+    echo "$label $file $(echo "$user + $sys" | bc) $wall $rss" >> "$BENCH_DIR/raw.txt"
+}
+
+: > "$BENCH_DIR/raw.txt"
+for i in $(seq "$RUNS"); do
+    echo "bench-large: run $i/$RUNS" >&2
+    measure floor large "$BIN/examples/pcap_floor" "$LARGE"
+    measure tcpdump large tcpdump -r "$LARGE" -w /dev/null
+    measure shakedown large "$BIN/shakedown" fingerprint --quiet "$LARGE"
+    measure shakedown quarter "$BIN/shakedown" fingerprint --quiet "$QUARTER"
+done
+echo "bench-large: tshark (one run)" >&2
+measure tshark large tshark -n -r "$LARGE" -Y "tls.handshake.type == 1" -T fields -e tcp.stream -e tls.handshake.ja3
+
+python3 - "$BENCH_DIR/raw.txt" "$PACKETS" "$BYTES" <<'PY' | tee "$BENCH_DIR/results.md"
+import statistics, sys, collections, platform, os
+raw, packets, nbytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rows = collections.defaultdict(list)
+for line in open(raw):
+    label, f, cpu, wall, rss = line.split()
+    rows[(label, f)].append((float(cpu), float(wall), int(rss)))
+med = {k: (statistics.median(c for c, _, _ in v), statistics.median(w for _, w, _ in v), max(r for _, _, r in v), len(v)) for k, v in rows.items()}
+floor = med[("floor", "large")][0]
+cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print(f"Machine: {cpu_model}, {os.cpu_count()} cores; file {nbytes/1e9:.2f} GB, {packets} packets")
+print()
+print("| tool | file | runs | CPU s (median) | wall s | peak RSS MB | packets/s (CPU) | Gbit/s (CPU) | CPU vs floor |")
+print("|---|---|---|---|---|---|---|---|---|")
+for (label, f), (cpu, wall, rss, n) in sorted(med.items(), key=lambda kv: kv[1][0]):
+    fpk = packets if f == "large" else None
+    pps = f"{packets / cpu:,.0f}" if fpk else "-"
+    gbps = f"{nbytes * 8 / cpu / 1e9:.2f}" if fpk else "-"
+    ratio = f"{cpu / floor:.2f}x" if fpk else "-"
+    print(f"| {label} | {f} | {n} | {cpu:.2f} | {wall:.2f} | {rss/1024:.0f} | {pps} | {gbps} | {ratio} |")
+sd = med[("shakedown", "large")][0]
+if ("tshark", "large") in med:
+    print(f"\nshakedown fingerprint is {med[('tshark','large')][0] / sd:.1f}x faster than tshark's JA3 extraction (CPU time).")
+print(f"shakedown fingerprint peak RSS: {med[('shakedown','quarter')][2]/1024:.0f} MB on the quarter file, {med[('shakedown','large')][2]/1024:.0f} MB on the full file.")
+PY

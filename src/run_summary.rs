@@ -15,6 +15,8 @@ pub struct RunSummary {
     pub connections_tcp: u64,
     pub connections_quic: u64,
     pub tracker: TrackerStats,
+    /// Records written after a later connection's, to bound memory.
+    pub records_late: u64,
     pub elapsed: Duration,
 }
 
@@ -63,6 +65,8 @@ impl fmt::Display for RunSummary {
             ("segments_dropped", t.reassembly_dropped_segments),
             ("flows_evicted", t.flows_evicted),
             ("handshakes_too_large", t.handshakes_too_large),
+            ("handshake_budget_exhausted", t.handshake_budget_exhausted),
+            ("records_out_of_order", self.records_late),
             ("quic_undecryptable", t.quic_undecryptable),
         ] {
             if v > 0 {

@@ -23,7 +23,14 @@ fn corpus_conformance() {
     let allow = allowlist(&root.join("tests/conformance-allowlist.txt"));
     let report = compare(&corpus.join("expected"), &corpus.join("pcaps"), &allow);
     report.print("reference corpus");
-    assert!(report.captures >= 100, "expected the whole corpus, found {} captures", report.captures);
-    assert_eq!(report.found, report.connections, "every TCP and QUIC connection must be found");
+    assert!(
+        report.captures >= 100,
+        "expected the whole corpus, found {} captures",
+        report.captures
+    );
+    assert_eq!(
+        report.found, report.connections,
+        "every TCP and QUIC connection must be found"
+    );
     report.assert_clean("tests/conformance-allowlist.txt");
 }

@@ -12,7 +12,14 @@ fn own_captures_match_expected() {
     let allow = allowlist(&root.join("pcaps/expected-allowlist.txt"));
     let report = compare(&root.join("pcaps/expected"), &root.join("pcaps"), &allow);
     report.print("pcaps/");
-    assert!(report.captures >= 10, "pcaps/ should hold at least 10 captures, found {}", report.captures);
-    assert_eq!(report.found, report.connections, "every connection must be found");
+    assert!(
+        report.captures >= 10,
+        "pcaps/ should hold at least 10 captures, found {}",
+        report.captures
+    );
+    assert_eq!(
+        report.found, report.connections,
+        "every connection must be found"
+    );
     report.assert_clean("pcaps/expected-allowlist.txt");
 }

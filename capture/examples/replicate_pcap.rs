@@ -56,8 +56,10 @@ fn main() {
             let mut d = f.data.clone();
             rewrite_addresses(&mut d, copy);
             let ts = ts_base + f.ts_ns;
-            w.write_all(&((ts / 1_000_000_000) as u32).to_le_bytes()).unwrap();
-            w.write_all(&((ts % 1_000_000_000) as u32).to_le_bytes()).unwrap();
+            w.write_all(&((ts / 1_000_000_000) as u32).to_le_bytes())
+                .unwrap();
+            w.write_all(&((ts % 1_000_000_000) as u32).to_le_bytes())
+                .unwrap();
             w.write_all(&(d.len() as u32).to_le_bytes()).unwrap();
             w.write_all(&(d.len() as u32).to_le_bytes()).unwrap();
             w.write_all(&d).unwrap();

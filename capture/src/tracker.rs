@@ -273,48 +273,55 @@ struct HandshakeBudget {
     cap: usize,
 }
 
+/// Everything a flow's processing may touch besides the flow itself; kept apart
+/// from the table so that one table lookup per packet is enough.
+struct Shared {
+    cfg: TrackerConfig,
+    stats: TrackerStats,
+    budget: ReassemblyBudget,
+    handshake: HandshakeBudget,
+}
+
 /// The flow table.
 pub struct Tracker {
-    cfg: TrackerConfig,
     table: HashMap<FlowKey, Flow>,
     /// Approximately least-recently-seen order: (last_ts when queued, key, id).
     queue: VecDeque<(Timestamp, FlowKey, u64)>,
-    budget: ReassemblyBudget,
-    handshake: HandshakeBudget,
+    shared: Shared,
     next_id: u64,
     now: Timestamp,
     next_expiry_check: Timestamp,
-    stats: TrackerStats,
 }
 
 impl Tracker {
     pub fn new(cfg: TrackerConfig) -> Tracker {
-        let budget = ReassemblyBudget::new(cfg.max_waiting_total);
-        let handshake = HandshakeBudget {
-            used: 0,
-            cap: cfg.max_handshake_total,
+        let shared = Shared {
+            budget: ReassemblyBudget::new(cfg.max_waiting_total),
+            handshake: HandshakeBudget {
+                used: 0,
+                cap: cfg.max_handshake_total,
+            },
+            stats: TrackerStats::default(),
+            cfg,
         };
         Tracker {
-            cfg,
             table: HashMap::new(),
             queue: VecDeque::new(),
-            budget,
-            handshake,
+            shared,
             next_id: 0,
             now: Timestamp(i64::MIN),
             next_expiry_check: Timestamp(i64::MIN),
-            stats: TrackerStats::default(),
         }
     }
 
     /// Handshake bytes buffered now, all flows.
     pub fn handshake_bytes(&self) -> usize {
-        self.handshake.used
+        self.shared.handshake.used
     }
 
     pub fn stats(&self) -> TrackerStats {
-        let mut s = self.stats.clone();
-        s.reassembly_dropped_segments += self.budget.dropped_segments;
+        let mut s = self.shared.stats.clone();
+        s.reassembly_dropped_segments += self.shared.budget.dropped_segments;
         s
     }
 
@@ -325,7 +332,7 @@ impl Tracker {
 
     /// Out-of-order and handshake bytes buffered now, all flows.
     pub fn buffered_bytes(&self) -> usize {
-        self.budget.used + self.handshake.used
+        self.shared.budget.used + self.shared.handshake.used
     }
 
     /// Handles one decoded packet seen at `ts`.
@@ -337,33 +344,9 @@ impl Tracker {
             self.expire(sink);
             self.next_expiry_check = Timestamp(self.now.0.saturating_add(SEC));
         }
-        let key = match pkt.transport {
-            L4::Tcp(seg) => {
-                self.tcp(ts, pkt, &seg, sink);
-                flow_key(pkt.src, seg.src_port, pkt.dst, seg.dst_port, false)
-            }
-            L4::Udp(dgram) => {
-                self.udp(ts, pkt, &dgram, sink);
-                flow_key(pkt.src, dgram.src_port, pkt.dst, dgram.dst_port, true)
-            }
-        };
-        self.account_handshake(&key);
-    }
-
-    /// Updates the global handshake-buffer count for one flow and enforces its cap.
-    fn account_handshake(&mut self, key: &FlowKey) {
-        let Some(flow) = self.table.get_mut(key) else {
-            return;
-        };
-        let now = flow.handshake_buffered();
-        self.handshake.used = self.handshake.used - flow.handshake_accounted + now;
-        flow.handshake_accounted = now;
-        if self.handshake.used > self.handshake.cap && now > 0 {
-            // Over the cap: this flow, which just grew, stops collecting.
-            flow.stop_handshake();
-            self.stats.handshake_budget_exhausted += 1;
-            self.handshake.used -= now;
-            flow.handshake_accounted = 0;
+        match pkt.transport {
+            L4::Tcp(seg) => self.tcp(ts, pkt, &seg, sink),
+            L4::Udp(dgram) => self.udp(ts, pkt, &dgram, sink),
         }
     }
 
@@ -404,23 +387,32 @@ impl Tracker {
                     FlowState::Quic(_) => false,
                 };
                 if reused {
-                    self.stats.flows_reused += 1;
+                    self.shared.stats.flows_reused += 1;
                     self.end_flow(&key, EndReason::Reused, sink);
                 }
             }
         }
-        if !self.table.contains_key(&key) {
-            self.make_room(sink);
-            let state = FlowState::Tcp(Box::new(TcpState::new(self.cfg.max_handshake_bytes)));
-            self.insert(key, src, dst, ts, pkt.tunnelled, state);
-            self.stats.flows_tcp += 1;
-        }
-        let cfg = &self.cfg;
-        let stats = &mut self.stats;
-        let budget = &mut self.budget;
-        let Some(flow) = self.table.get_mut(&key) else {
-            return;
+        let flow = match self.table.get_mut(&key) {
+            Some(flow) => flow,
+            None => {
+                self.make_room(sink);
+                let state =
+                    FlowState::Tcp(Box::new(TcpState::new(self.shared.cfg.max_handshake_bytes)));
+                self.shared.stats.flows_tcp += 1;
+                Self::insert(
+                    &mut self.table,
+                    &mut self.queue,
+                    &mut self.next_id,
+                    key,
+                    src,
+                    dst,
+                    ts,
+                    pkt.tunnelled,
+                    state,
+                )
+            }
         };
+        let shared = &mut self.shared;
         let side = flow.side_of(&src);
         flow.touch(ts, side, seg.payload.len());
         if flow.closed {
@@ -459,6 +451,9 @@ impl Tracker {
             };
             let TcpDir { reasm, tls } = &mut t.dirs[side];
             let before = reasm.stats;
+            let Shared {
+                cfg, stats, budget, ..
+            } = shared;
             let mut ctx = TlsCtx {
                 hs,
                 records,
@@ -494,10 +489,11 @@ impl Tracker {
         }
         let finished = t.rst || (t.fin[0] && t.fin[1]);
         if finished {
-            self.close_flow(&key, sink);
-        } else {
-            self.maybe_emit(&key, sink);
+            close_flow(flow, shared, sink);
+        } else if !flow.emitted && flow.handshake_complete() {
+            emit_handshake(flow, shared, sink);
         }
+        account_handshake(flow, shared);
     }
 
     fn udp(
@@ -516,127 +512,64 @@ impl Tracker {
             port: dgram.dst_port,
         };
         let key = FlowKey::new(src, dst, true);
-        if !self.table.contains_key(&key) {
-            // Only a client Initial that decrypts with its own DCID's keys opens a flow.
-            let Some(Ok(h)) = quic::long_headers(dgram.payload).next() else {
-                self.stats.udp_not_quic += 1;
-                return;
-            };
-            if h.kind != PacketKind::Initial {
-                self.stats.udp_not_quic += 1;
-                return;
+        let flow = match self.table.get_mut(&key) {
+            Some(flow) => flow,
+            None => {
+                // Only a client Initial that decrypts with its own DCID's keys opens a flow.
+                let Some(keys) = client_initial_keys(dgram.payload) else {
+                    self.shared.stats.udp_not_quic += 1;
+                    return;
+                };
+                self.make_room(sink);
+                let state = FlowState::Quic(Box::new(QuicState {
+                    keys: Some(keys),
+                    ..QuicState::default()
+                }));
+                self.shared.stats.flows_quic += 1;
+                Self::insert(
+                    &mut self.table,
+                    &mut self.queue,
+                    &mut self.next_id,
+                    key,
+                    src,
+                    dst,
+                    ts,
+                    pkt.tunnelled,
+                    state,
+                )
             }
-            let Some(keys) = InitialKeys::derive(h.version, h.dcid) else {
-                self.stats.udp_not_quic += 1;
-                return;
-            };
-            if quic::decrypt_initial(&h, &keys.client, None).is_none() {
-                self.stats.udp_not_quic += 1;
-                return;
-            }
-            self.make_room(sink);
-            let state = FlowState::Quic(Box::new(QuicState {
-                keys: Some(keys),
-                ..QuicState::default()
-            }));
-            self.insert(key, src, dst, ts, pkt.tunnelled, state);
-            self.stats.flows_quic += 1;
-        }
-        let cfg = &self.cfg;
-        let stats = &mut self.stats;
-        let Some(flow) = self.table.get_mut(&key) else {
-            return;
         };
+        let shared = &mut self.shared;
         let side = flow.side_of(&src);
         flow.touch(ts, side, dgram.payload.len());
         if flow.emitted {
             return; // nothing more to learn from Initials
         }
-        let Flow { state, hs, .. } = flow;
-        let FlowState::Quic(q) = state else { return };
-        // The flow was opened by the client's Initial: side 0 is the client.
-        hs.client_side = Some(0);
-        if side == 1 {
-            q.server_datagrams += 1;
+        quic_datagram(flow, shared, side, ts, dgram.payload);
+        if flow.handshake_complete() {
+            emit_handshake(flow, shared, sink);
         }
-        for h in quic::long_headers(dgram.payload) {
-            let Ok(h) = h else { break };
-            if h.kind != PacketKind::Initial {
-                continue;
-            }
-            let mut decrypted = q.keys.as_ref().and_then(|k| {
-                let dir_keys = if side == 0 { &k.client } else { &k.server };
-                quic::decrypt_initial(&h, dir_keys, q.largest_pn[side])
-            });
-            if decrypted.is_none() && side == 0 && q.keys.as_ref().is_none_or(|k| k.dcid != h.dcid)
-            {
-                // Keys stay those of the client's first DCID for the whole connection
-                // (the client switching to the server's connection ID changes nothing),
-                // except after a Retry: then the client's new DCID gives new keys and
-                // a new handshake.
-                if let Some(keys) = InitialKeys::derive(h.version, h.dcid) {
-                    decrypted = quic::decrypt_initial(&h, &keys.client, None);
-                    if decrypted.is_some() {
-                        q.keys = Some(keys);
-                        q.crypto = Default::default();
-                        q.hello_done = [false; 2];
-                        q.largest_pn = [None; 2];
-                    }
-                }
-            }
-            let Some((plain, pn)) = decrypted else {
-                stats.quic_undecryptable += 1;
-                continue;
-            };
-            q.largest_pn[side] = Some(q.largest_pn[side].map_or(pn, |l| l.max(pn)));
-            if q.hello_done[side] {
-                continue;
-            }
-            let crypto = &mut q.crypto[side];
-            quic::crypto_frames(&plain, |off, data| {
-                crypto.add(off, data, cfg.max_handshake_bytes)
-            });
-            if crypto.overflowed {
-                stats.quic_crypto_overflow += 1;
-                q.hello_done[side] = true;
-                crypto.release();
-                continue;
-            }
-            if let Some((msg_type, body)) = crypto.first_message() {
-                let event = TlsEvent::Handshake { msg_type, body };
-                let mut records = Vec::new();
-                let mut not_kept = 0;
-                let mut ctx = TlsCtx {
-                    hs,
-                    records: &mut records,
-                    records_not_kept: &mut not_kept,
-                    stats,
-                    side,
-                    ts,
-                    cfg,
-                };
-                ctx.on_event(event);
-                q.hello_done[side] = true;
-                crypto.release();
-            }
-        }
-        self.maybe_emit(&key, sink);
+        account_handshake(flow, shared);
     }
 
-    fn insert(
-        &mut self,
+    #[allow(clippy::too_many_arguments)]
+    fn insert<'t>(
+        table: &'t mut HashMap<FlowKey, Flow>,
+        queue: &mut VecDeque<(Timestamp, FlowKey, u64)>,
+        next_id: &mut u64,
         key: FlowKey,
         src: Endpoint,
         dst: Endpoint,
         ts: Timestamp,
         tunnelled: bool,
         state: FlowState,
-    ) {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.table.insert(
-            key,
-            Flow {
+    ) -> &'t mut Flow {
+        let id = *next_id;
+        *next_id += 1;
+        queue.push_back((ts, key, id));
+        table
+            .entry(key)
+            .insert(Flow {
                 id,
                 first_ts: ts,
                 last_ts: ts,
@@ -652,162 +585,46 @@ impl Tracker {
                 emitted: false,
                 closed: false,
                 handshake_accounted: 0,
-            },
-        );
-        self.queue.push_back((ts, key, id));
-    }
-
-    /// Emits the Handshake event once the hellos are known.
-    fn maybe_emit(&mut self, key: &FlowKey, sink: &mut impl FnMut(FlowEvent)) {
-        let Some(flow) = self.table.get_mut(key) else {
-            return;
-        };
-        if flow.emitted || !flow.handshake_complete() {
-            return;
-        }
-        self.emit_handshake(key, sink);
-    }
-
-    fn emit_handshake(&mut self, key: &FlowKey, sink: &mut impl FnMut(FlowEvent)) {
-        let Some(flow) = self.table.get_mut(key) else {
-            return;
-        };
-        if flow.emitted || (flow.hs.client_hellos.is_empty() && flow.hs.server_hellos.is_empty()) {
-            return;
-        }
-        flow.emitted = true;
-        self.stats.tls_connections += 1;
-        let (client, server) = flow.roles();
-        let client_side = flow.client_side();
-        let (client_syn, server_syn, transport) = match &mut flow.state {
-            FlowState::Tcp(t) => {
-                // The hellos are known: stop buffering handshake bytes.
-                for d in &mut t.dirs {
-                    d.tls.stop_handshake();
-                }
-                (
-                    t.syn[client_side].take(),
-                    t.syn[1 - client_side].take(),
-                    Transport::Tcp,
-                )
-            }
-            FlowState::Quic(q) => {
-                q.keys = None;
-                for c in &mut q.crypto {
-                    c.release();
-                }
-                (None, None, Transport::Quic)
-            }
-        };
-        let conn = Connection {
-            id: flow.id,
-            transport,
-            client_ip: client.ip,
-            client_port: client.port,
-            server_ip: server.ip,
-            server_port: server.port,
-            first_ts: flow.first_ts,
-            client_syn,
-            server_syn,
-            client_hellos: std::mem::take(&mut flow.hs.client_hellos),
-            server_hellos: std::mem::take(&mut flow.hs.server_hellos),
-            client_hello_packets: flow.hs.client_hello_packets,
-            tunnelled: flow.tunnelled,
-        };
-        sink(FlowEvent::Handshake(Box::new(conn)));
-    }
-
-    /// FIN/RST: deliver what is still buffered, emit, and keep a small entry to
-    /// absorb stray packets until `closed_linger` passes.
-    fn close_flow(&mut self, key: &FlowKey, sink: &mut impl FnMut(FlowEvent)) {
-        self.drain_flow(key);
-        self.emit_handshake(key, sink);
-        let Some(flow) = self.table.get_mut(key) else {
-            return;
-        };
-        flow.closed = true;
-        self.stats.flows_ended_closed += 1;
-        let end = flow.take_end(EndReason::Closed);
-        if let FlowState::Tcp(t) = &mut flow.state {
-            for d in &mut t.dirs {
-                d.reasm.clear(&mut self.budget);
-                d.tls.stop_handshake();
-            }
-        }
-        sink(FlowEvent::End(Box::new(end)));
-    }
-
-    /// Delivers out-of-order bytes still waiting (gaps skipped).
-    fn drain_flow(&mut self, key: &FlowKey) {
-        let cfg = &self.cfg;
-        let stats = &mut self.stats;
-        let budget = &mut self.budget;
-        let Some(flow) = self.table.get_mut(key) else {
-            return;
-        };
-        let ts = flow.last_ts;
-        let Flow {
-            state,
-            hs,
-            records,
-            records_not_kept,
-            ..
-        } = flow;
-        let FlowState::Tcp(t) = state else { return };
-        for (side, dir) in t.dirs.iter_mut().enumerate() {
-            let TcpDir { reasm, tls } = dir;
-            if reasm.waiting_bytes() == 0 || tls.is_done() {
-                continue;
-            }
-            let mut ctx = TlsCtx {
-                hs,
-                records,
-                records_not_kept,
-                stats,
-                side,
-                ts,
-                cfg,
-            };
-            reasm.flush(budget, &mut |chunk, gap| ctx.feed(tls, chunk, gap));
-            stats.reassembly_gaps += 1;
-        }
+            })
+            .into_mut()
     }
 
     /// Removes a flow from the table, emitting what it still owes.
     fn end_flow(&mut self, key: &FlowKey, reason: EndReason, sink: &mut impl FnMut(FlowEvent)) {
-        let closed = self.table.get(key).is_some_and(|f| f.closed);
-        if !closed {
-            self.drain_flow(key);
-            self.emit_handshake(key, sink);
-        }
         let Some(mut flow) = self.table.remove(key) else {
             return;
         };
-        self.handshake.used -= flow.handshake_accounted;
+        let shared = &mut self.shared;
+        if !flow.closed {
+            drain_flow(&mut flow, shared);
+            emit_handshake(&mut flow, shared, sink);
+        }
+        shared.handshake.used -= flow.handshake_accounted;
         if let FlowState::Tcp(t) = &mut flow.state {
             for d in &mut t.dirs {
-                d.reasm.clear(&mut self.budget);
+                d.reasm.clear(&mut shared.budget);
             }
         }
-        if closed {
+        if flow.closed {
             return; // its End was sent at close time
         }
         match reason {
-            EndReason::Idle => self.stats.flows_ended_idle += 1,
-            EndReason::Evicted => self.stats.flows_evicted += 1,
-            EndReason::EndOfInput => self.stats.flows_at_end_of_input += 1,
+            EndReason::Idle => shared.stats.flows_ended_idle += 1,
+            EndReason::Evicted => shared.stats.flows_evicted += 1,
+            EndReason::EndOfInput => shared.stats.flows_at_end_of_input += 1,
             EndReason::Reused | EndReason::Closed => {}
         }
         sink(FlowEvent::End(Box::new(flow.take_end(reason))));
     }
 
     fn timeout_of(&self, flow: &Flow) -> i64 {
+        let cfg = &self.shared.cfg;
         if flow.closed {
-            self.cfg.closed_linger
+            cfg.closed_linger
         } else {
             match flow.state {
-                FlowState::Tcp(_) => self.cfg.tcp_idle_timeout,
-                FlowState::Quic(_) => self.cfg.udp_idle_timeout,
+                FlowState::Tcp(_) => cfg.tcp_idle_timeout,
+                FlowState::Quic(_) => cfg.udp_idle_timeout,
             }
         }
     }
@@ -837,12 +654,12 @@ impl Tracker {
 
     /// Makes room for one more flow when the table is full.
     fn make_room(&mut self, sink: &mut impl FnMut(FlowEvent)) {
-        if self.table.len() < self.cfg.max_flows {
+        if self.table.len() < self.shared.cfg.max_flows {
             return;
         }
         self.expire(sink);
         let mut requeued = 0;
-        while self.table.len() >= self.cfg.max_flows {
+        while self.table.len() >= self.shared.cfg.max_flows {
             let Some((queued_ts, key, id)) = self.queue.pop_front() else {
                 return;
             };
@@ -856,6 +673,213 @@ impl Tracker {
             }
             self.end_flow(&key, EndReason::Evicted, sink);
         }
+    }
+}
+
+/// Keys of a datagram whose first packet is a client Initial that decrypts with
+/// the keys of its own Destination Connection ID.
+fn client_initial_keys(datagram: &[u8]) -> Option<InitialKeys> {
+    let Some(Ok(h)) = quic::long_headers(datagram).next() else {
+        return None;
+    };
+    if h.kind != PacketKind::Initial {
+        return None;
+    }
+    let keys = InitialKeys::derive(h.version, h.dcid)?;
+    quic::decrypt_initial(&h, &keys.client, None)?;
+    Some(keys)
+}
+
+/// Decrypts the Initial packets of a QUIC datagram and reads their CRYPTO frames.
+fn quic_datagram(
+    flow: &mut Flow,
+    shared: &mut Shared,
+    side: usize,
+    ts: Timestamp,
+    datagram: &[u8],
+) {
+    let Flow { state, hs, .. } = flow;
+    let FlowState::Quic(q) = state else { return };
+    let Shared { cfg, stats, .. } = shared;
+    // The flow was opened by the client's Initial: side 0 is the client.
+    hs.client_side = Some(0);
+    if side == 1 {
+        q.server_datagrams += 1;
+    }
+    for h in quic::long_headers(datagram) {
+        let Ok(h) = h else { break };
+        if h.kind != PacketKind::Initial {
+            continue;
+        }
+        let mut decrypted = q.keys.as_ref().and_then(|k| {
+            let dir_keys = if side == 0 { &k.client } else { &k.server };
+            quic::decrypt_initial(&h, dir_keys, q.largest_pn[side])
+        });
+        if decrypted.is_none() && side == 0 && q.keys.as_ref().is_none_or(|k| k.dcid != h.dcid) {
+            // Keys stay those of the client's first DCID for the whole connection
+            // (the client switching to the server's connection ID changes nothing),
+            // except after a Retry: then the client's new DCID gives new keys and
+            // a new handshake.
+            if let Some(keys) = InitialKeys::derive(h.version, h.dcid) {
+                decrypted = quic::decrypt_initial(&h, &keys.client, None);
+                if decrypted.is_some() {
+                    q.keys = Some(keys);
+                    q.crypto = Default::default();
+                    q.hello_done = [false; 2];
+                    q.largest_pn = [None; 2];
+                }
+            }
+        }
+        let Some((plain, pn)) = decrypted else {
+            stats.quic_undecryptable += 1;
+            continue;
+        };
+        q.largest_pn[side] = Some(q.largest_pn[side].map_or(pn, |l| l.max(pn)));
+        if q.hello_done[side] {
+            continue;
+        }
+        let crypto = &mut q.crypto[side];
+        quic::crypto_frames(&plain, |off, data| {
+            crypto.add(off, data, cfg.max_handshake_bytes)
+        });
+        if crypto.overflowed {
+            stats.quic_crypto_overflow += 1;
+            q.hello_done[side] = true;
+            crypto.release();
+            continue;
+        }
+        if let Some((msg_type, body)) = crypto.first_message() {
+            let event = TlsEvent::Handshake { msg_type, body };
+            let mut records = Vec::new();
+            let mut not_kept = 0;
+            let mut ctx = TlsCtx {
+                hs,
+                records: &mut records,
+                records_not_kept: &mut not_kept,
+                stats,
+                side,
+                ts,
+                cfg,
+            };
+            ctx.on_event(event);
+            q.hello_done[side] = true;
+            crypto.release();
+        }
+    }
+}
+
+/// Updates the global handshake-buffer count for one flow and enforces its cap.
+fn account_handshake(flow: &mut Flow, shared: &mut Shared) {
+    let now = flow.handshake_buffered();
+    if now == flow.handshake_accounted {
+        return;
+    }
+    let budget = &mut shared.handshake;
+    budget.used = budget.used - flow.handshake_accounted + now;
+    flow.handshake_accounted = now;
+    if budget.used > budget.cap && now > 0 {
+        // Over the cap: this flow, which just grew, stops collecting.
+        flow.stop_handshake();
+        shared.stats.handshake_budget_exhausted += 1;
+        budget.used -= now;
+        flow.handshake_accounted = 0;
+    }
+}
+
+/// Sends the Handshake event of a flow (once), if it saw a hello.
+fn emit_handshake(flow: &mut Flow, shared: &mut Shared, sink: &mut impl FnMut(FlowEvent)) {
+    if flow.emitted || (flow.hs.client_hellos.is_empty() && flow.hs.server_hellos.is_empty()) {
+        return;
+    }
+    flow.emitted = true;
+    shared.stats.tls_connections += 1;
+    let (client, server) = flow.roles();
+    let client_side = flow.client_side();
+    let (client_syn, server_syn, transport) = match &mut flow.state {
+        FlowState::Tcp(t) => {
+            // The hellos are known: stop buffering handshake bytes.
+            for d in &mut t.dirs {
+                d.tls.stop_handshake();
+            }
+            (
+                t.syn[client_side].take(),
+                t.syn[1 - client_side].take(),
+                Transport::Tcp,
+            )
+        }
+        FlowState::Quic(q) => {
+            q.keys = None;
+            for c in &mut q.crypto {
+                c.release();
+            }
+            (None, None, Transport::Quic)
+        }
+    };
+    let conn = Connection {
+        id: flow.id,
+        transport,
+        client_ip: client.ip,
+        client_port: client.port,
+        server_ip: server.ip,
+        server_port: server.port,
+        first_ts: flow.first_ts,
+        client_syn,
+        server_syn,
+        client_hellos: std::mem::take(&mut flow.hs.client_hellos),
+        server_hellos: std::mem::take(&mut flow.hs.server_hellos),
+        client_hello_packets: flow.hs.client_hello_packets,
+        tunnelled: flow.tunnelled,
+    };
+    sink(FlowEvent::Handshake(Box::new(conn)));
+}
+
+/// FIN/RST: deliver what is still buffered, emit, and keep a small entry to
+/// absorb stray packets until `closed_linger` passes.
+fn close_flow(flow: &mut Flow, shared: &mut Shared, sink: &mut impl FnMut(FlowEvent)) {
+    drain_flow(flow, shared);
+    emit_handshake(flow, shared, sink);
+    flow.closed = true;
+    shared.stats.flows_ended_closed += 1;
+    let end = flow.take_end(EndReason::Closed);
+    if let FlowState::Tcp(t) = &mut flow.state {
+        for d in &mut t.dirs {
+            d.reasm.clear(&mut shared.budget);
+            d.tls.stop_handshake();
+        }
+    }
+    sink(FlowEvent::End(Box::new(end)));
+}
+
+/// Delivers out-of-order bytes still waiting (gaps skipped).
+fn drain_flow(flow: &mut Flow, shared: &mut Shared) {
+    let ts = flow.last_ts;
+    let Flow {
+        state,
+        hs,
+        records,
+        records_not_kept,
+        ..
+    } = flow;
+    let FlowState::Tcp(t) = state else { return };
+    let Shared {
+        cfg, stats, budget, ..
+    } = shared;
+    for (side, dir) in t.dirs.iter_mut().enumerate() {
+        let TcpDir { reasm, tls } = dir;
+        if reasm.waiting_bytes() == 0 || tls.is_done() {
+            continue;
+        }
+        let mut ctx = TlsCtx {
+            hs,
+            records,
+            records_not_kept,
+            stats,
+            side,
+            ts,
+            cfg,
+        };
+        reasm.flush(budget, &mut |chunk, gap| ctx.feed(tls, chunk, gap));
+        stats.reassembly_gaps += 1;
     }
 }
 
@@ -874,10 +898,6 @@ impl TcpState {
             rst: false,
         }
     }
-}
-
-fn flow_key(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, udp: bool) -> FlowKey {
-    FlowKey::new(Endpoint { ip: src, port: sport }, Endpoint { ip: dst, port: dport }, udp)
 }
 
 impl Flow {
@@ -1118,7 +1138,9 @@ mod tests {
         let key = std::mem::size_of::<FlowKey>();
         let tcp = std::mem::size_of::<TcpState>();
         let quic = std::mem::size_of::<QuicState>();
-        eprintln!("Flow {flow} B, FlowKey {key} B, TcpState {tcp} B (boxed), QuicState {quic} B (boxed)");
+        eprintln!(
+            "Flow {flow} B, FlowKey {key} B, TcpState {tcp} B (boxed), QuicState {quic} B (boxed)"
+        );
         assert!(flow + key <= 320, "flow entry {flow}+{key} B");
         assert!(tcp <= 512, "TcpState {tcp} B");
     }

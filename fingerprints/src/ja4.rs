@@ -107,6 +107,7 @@ pub(crate) fn push_hex_list(out: &mut Vec<u8>, list: &[u16]) {
     }
 }
 
+#[cfg(feature = "ja4plus")]
 pub(crate) fn push_count(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&count2(n));
 }

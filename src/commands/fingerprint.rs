@@ -135,6 +135,7 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
     writer.finish()?;
 
     summary.tracker = tracker.stats();
+    summary.records_late = order.late;
     summary.elapsed = started.elapsed();
     if !args.quiet {
         eprintln!("shakedown: {summary}");

@@ -55,8 +55,14 @@ pub fn allowlist(path: &Path) -> AllowList {
         else {
             panic!("bad allow-list line (want: capture client field reason): {line}");
         };
-        assert!(reason.trim().len() > 10, "allow-list entry needs a real reason: {line}");
-        out.insert((file.into(), client.into(), field.into()), reason.trim().into());
+        assert!(
+            reason.trim().len() > 10,
+            "allow-list entry needs a real reason: {line}"
+        );
+        out.insert(
+            (file.into(), client.into(), field.into()),
+            reason.trim().into(),
+        );
     }
     out
 }
@@ -77,7 +83,8 @@ pub fn run_shakedown(pcap: &Path) -> Vec<Value> {
         .expect("utf-8 output")
         .lines()
         .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: bad JSON line {l}: {e}", pcap.display()))
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{}: bad JSON line {l}: {e}", pcap.display()))
         })
         .collect()
 }
@@ -101,9 +108,15 @@ impl Report {
             "{what}: {} captures, {}/{} TCP+QUIC connections found, {} DTLS connections not supported",
             self.captures, self.found, self.connections, self.dtls
         );
-        eprintln!("{:<10} {:>7} {:>7} {:>8}", "field", "agree", "total", "percent");
+        eprintln!(
+            "{:<10} {:>7} {:>7} {:>8}",
+            "field", "agree", "total", "percent"
+        );
         for (field, (total, agree)) in &self.per_field {
-            eprintln!("{field:<10} {agree:>7} {total:>7} {:>7.2}%", 100.0 * *agree as f64 / (*total).max(1) as f64);
+            eprintln!(
+                "{field:<10} {agree:>7} {total:>7} {:>7.2}%",
+                100.0 * *agree as f64 / (*total).max(1) as f64
+            );
         }
     }
 
@@ -130,16 +143,25 @@ pub fn compare(expected_dir: &Path, pcaps_dir: &Path, allow: &AllowList) -> Repo
     let mut files = walk(expected_dir);
     files.sort();
     for exp_path in files {
-        let rel = exp_path.strip_prefix(expected_dir).unwrap().to_string_lossy().to_string();
-        let Some(capture) = rel.strip_suffix(".json") else { continue };
+        let rel = exp_path
+            .strip_prefix(expected_dir)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        let Some(capture) = rel.strip_suffix(".json") else {
+            continue;
+        };
         if capture.starts_with('_') || capture.contains("/_") {
             continue;
         }
-        let expected: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&exp_path).unwrap())
-            .unwrap_or_else(|e| panic!("{}: {e}", exp_path.display()));
+        let expected: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(&exp_path).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", exp_path.display()));
         report.captures += 1;
-        let ours: HashMap<String, Value> =
-            run_shakedown(&pcaps_dir.join(capture)).into_iter().map(|v| (conn_key(&v), v)).collect();
+        let ours: HashMap<String, Value> = run_shakedown(&pcaps_dir.join(capture))
+            .into_iter()
+            .map(|v| (conn_key(&v), v))
+            .collect();
         for exp in &expected {
             if exp["transport"] == "dtls" {
                 report.dtls += 1;
@@ -147,11 +169,16 @@ pub fn compare(expected_dir: &Path, pcaps_dir: &Path, allow: &AllowList) -> Repo
             }
             report.connections += 1;
             let key = conn_key(exp);
-            let client = format!("{}:{}", exp["src_ip"].as_str().unwrap_or("?"), exp["src_port"]);
+            let client = format!(
+                "{}:{}",
+                exp["src_ip"].as_str().unwrap_or("?"),
+                exp["src_port"]
+            );
             let mine = ours.get(&key);
             report.found += mine.is_some() as u64;
-            let disagree: Vec<&str> =
-                exp["disagree"].as_array().map_or(vec![], |a| a.iter().filter_map(Value::as_str).collect());
+            let disagree: Vec<&str> = exp["disagree"]
+                .as_array()
+                .map_or(vec![], |a| a.iter().filter_map(Value::as_str).collect());
             for &field in FIELDS {
                 let want = &exp[field];
                 if want.is_null() {
@@ -159,7 +186,9 @@ pub fn compare(expected_dir: &Path, pcaps_dir: &Path, allow: &AllowList) -> Repo
                 }
                 let got = mine.map_or(&Value::Null, |m| &m[field]);
                 let ok = if disagree.contains(&field) {
-                    exp["refs"][field].as_object().is_some_and(|refs| refs.values().any(|v| v == got))
+                    exp["refs"][field]
+                        .as_object()
+                        .is_some_and(|refs| refs.values().any(|v| v == got))
                 } else {
                     got == want
                 };
@@ -174,7 +203,9 @@ pub fn compare(expected_dir: &Path, pcaps_dir: &Path, allow: &AllowList) -> Repo
                     used_allow.insert(akey);
                     continue;
                 }
-                report.failures.push(format!("{capture} [{key}] {field}: want {want} got {got}"));
+                report
+                    .failures
+                    .push(format!("{capture} [{key}] {field}: want {want} got {got}"));
             }
         }
     }
@@ -188,7 +219,10 @@ pub fn compare(expected_dir: &Path, pcaps_dir: &Path, allow: &AllowList) -> Repo
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
+    for e in std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+    {
         let p = e.path();
         if p.is_dir() {
             out.extend(walk(&p));

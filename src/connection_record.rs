@@ -2,12 +2,14 @@
 //! each). Field names and meanings follow the conformance corpus schema; see
 //! docs/fingerprints.md.
 
+use crate::json_line::JsonObject;
 use crate::timefmt::rfc3339_micros;
 use serde::Serialize;
 use shakedown_capture::tracker::Timed;
 use shakedown_capture::Connection;
+use shakedown_fingerprints::cache::FingerprintCache;
 use shakedown_fingerprints::ja3::{ja3, ja3s};
-use shakedown_fingerprints::ja4::{ja4, ja4_original};
+use shakedown_fingerprints::ja4::ja4;
 use shakedown_fingerprints::{ClientHello, ServerHello};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -91,13 +93,70 @@ pub fn version_name(v: u16) -> String {
 }
 
 impl ConnectionRecord {
-    pub fn from_connection(c: &Connection) -> ConnectionRecord {
+    /// Appends the record as one JSON object (no newline); the same bytes as
+    /// `serde_json::to_writer`, faster.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let mut o = JsonObject::begin(out);
+        o.str("ts", &self.ts);
+        o.str("transport", self.transport);
+        o.str("src_ip", &self.src_ip);
+        o.uint("src_port", self.src_port.into());
+        o.str("dst_ip", &self.dst_ip);
+        o.uint("dst_port", self.dst_port.into());
+        o.opt_str("sni", self.sni.as_deref());
+        o.opt_str_list("alpn", self.alpn.as_deref());
+        o.opt_str("tls_version", self.tls_version.as_deref());
+        o.opt_str("server_tls_version", self.server_tls_version.as_deref());
+        o.opt_str("ja3", self.ja3.as_deref());
+        o.opt_str("ja3_full", self.ja3_full.as_deref());
+        o.opt_str("ja3s", self.ja3s.as_deref());
+        o.opt_str("ja3s_full", self.ja3s_full.as_deref());
+        o.opt_str("ja4", self.ja4.as_deref());
+        o.opt_str("ja4_r", self.ja4_r.as_deref());
+        o.opt_str("ja4_o", self.ja4_o.as_deref());
+        o.opt_str("ja4_ro", self.ja4_ro.as_deref());
+        o.opt_str("tcp_sig", self.tcp_sig.as_deref());
+        o.opt_str("tcp_sig_server", self.tcp_sig_server.as_deref());
+        #[cfg(feature = "ja4plus")]
+        {
+            o.opt_str("ja4s", self.ja4s.as_deref());
+            o.opt_str("ja4s_r", self.ja4s_r.as_deref());
+            o.opt_str("ja4t", self.ja4t.as_deref());
+            o.opt_str("ja4ts", self.ja4ts.as_deref());
+        }
+        o.opt_uint(
+            "client_hello_packets",
+            self.client_hello_packets.map(u64::from),
+        );
+        o.opt_bool("resumption", self.resumption);
+        o.list("later_client_hellos", &self.later_client_hellos, |o, h| {
+            o.str("ts", &h.ts);
+            o.opt_str("sni", h.sni.as_deref());
+            o.opt_str("ja3", h.ja3.as_deref());
+            o.opt_str("ja3_full", h.ja3_full.as_deref());
+            o.str("ja4", &h.ja4);
+            o.str("ja4_r", &h.ja4_r);
+        });
+        o.list("later_server_hellos", &self.later_server_hellos, |o, h| {
+            o.str("ts", &h.ts);
+            o.bool("hello_retry_request", h.hello_retry_request);
+            o.str("ja3s", &h.ja3s);
+            o.str("ja3s_full", &h.ja3s_full);
+            #[cfg(feature = "ja4plus")]
+            o.str("ja4s", &h.ja4s);
+        });
+        o.end();
+    }
+
+    /// Builds the record; client fingerprints come from (and go into) `cache`.
+    pub fn from_connection(c: &Connection, cache: &mut FingerprintCache) -> ConnectionRecord {
         let ch = c.client_hellos.first().map(|t| &t.value);
         let sh = c.server_hellos.first().map(|t| &t.value);
-        let j3 = ch.and_then(ja3);
+        let fp = ch.map(|h| cache.client(h, c.transport));
+        let j3 = fp.as_ref().and_then(|f| f.ja3.clone());
         let j3s = sh.map(ja3s);
-        let j4 = ch.map(|h| ja4(h, c.transport));
-        let j4o = ch.map(|h| ja4_original(h, c.transport));
+        let j4 = fp.as_ref().map(|f| f.ja4.clone());
+        let j4o = fp.as_ref().map(|f| f.ja4_original.clone());
         #[cfg(feature = "ja4plus")]
         let j4s = sh.map(|h| shakedown_fingerprints::ja4s::ja4s(h, c.transport));
         ConnectionRecord {

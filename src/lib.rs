@@ -9,5 +9,6 @@ pub mod cli;
 pub mod commands;
 pub mod connection_record;
 pub mod in_order;
+pub mod json_line;
 pub mod run_summary;
 pub mod timefmt;

@@ -17,6 +17,7 @@
 //! Every parser here takes untrusted bytes and never panics on them.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod grease;
 pub mod hello;
 mod hex;

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use shakedown_capture::tracker::{FlowEvent, TrackerConfig};
 use shakedown_capture::{decode, FileSource, Tracker};
+use shakedown_fingerprints::cache::FingerprintCache;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::time::Instant;
@@ -36,6 +37,7 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
     };
     let mut writer = RecordWriter {
         out: BufWriter::with_capacity(1 << 16, out),
+        line: Vec::with_capacity(4096),
         error: None,
     };
     let cfg = TrackerConfig {
@@ -46,6 +48,7 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
     };
     let mut tracker = Tracker::new(cfg);
     let mut order: InOrder<ConnectionRecord> = InOrder::default();
+    let mut fingerprints = FingerprintCache::default();
     let mut summary = RunSummary::default();
     let started = Instant::now();
 
@@ -75,7 +78,7 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
                 shakedown_fingerprints::ja4::Transport::Quic => summary.connections_quic += 1,
                 _ => summary.connections_tcp += 1,
             }
-            let rec = ConnectionRecord::from_connection(&conn);
+            let rec = ConnectionRecord::from_connection(&conn, &mut fingerprints);
             order.resolve(conn.id, Some(rec), |r| writer.write(&r));
         }
         FlowEvent::End(end) => {
@@ -151,6 +154,7 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
 /// inside the flow table's callback.
 struct RecordWriter {
     out: BufWriter<Box<dyn Write>>,
+    line: Vec<u8>,
     error: Option<io::Error>,
 }
 
@@ -159,9 +163,10 @@ impl RecordWriter {
         if self.error.is_some() {
             return;
         }
-        let res = serde_json::to_writer(&mut self.out, rec)
-            .map_err(io::Error::from)
-            .and_then(|_| self.out.write_all(b"\n"));
+        self.line.clear();
+        rec.write_json(&mut self.line);
+        self.line.push(b'\n');
+        let res = self.out.write_all(&self.line);
         if let Err(e) = res {
             self.error = Some(e);
         }

@@ -1,0 +1,169 @@
+//! A bounded memo of client fingerprints.
+//!
+//! Most connections on a busy link come from a few client stacks, whose hellos
+//! differ only in random values, session ids, key shares and GREASE. The
+//! fingerprints depend on none of those, so they are computed once per distinct
+//! stack: the key is every field JA3 and JA4 read (GREASE removed), built in a
+//! reused buffer; a hit costs one hash of ~100 bytes instead of md5 and four
+//! sha256. When full, the memo is cleared (bounded, no per-entry bookkeeping).
+
+use crate::grease::is_grease;
+use crate::hello::{ClientHello, HelloFormat, EXT_SERVER_NAME};
+use crate::ja3::{ja3, Ja3};
+use crate::ja4::{ja4, ja4_original, Ja4, Ja4Original, Transport};
+use hashbrown::HashMap;
+use std::sync::Arc;
+
+/// All client-side fingerprints of one ClientHello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientFingerprints {
+    pub ja3: Option<Ja3>,
+    pub ja4: Ja4,
+    pub ja4_original: Ja4Original,
+}
+
+impl ClientFingerprints {
+    pub fn compute(ch: &ClientHello, transport: Transport) -> ClientFingerprints {
+        ClientFingerprints {
+            ja3: ja3(ch),
+            ja4: ja4(ch, transport),
+            ja4_original: ja4_original(ch, transport),
+        }
+    }
+}
+
+pub struct FingerprintCache {
+    map: HashMap<Vec<u8>, Arc<ClientFingerprints>>,
+    key: Vec<u8>,
+    capacity: usize,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl Default for FingerprintCache {
+    fn default() -> Self {
+        Self::new(16_384)
+    }
+}
+
+impl FingerprintCache {
+    pub fn new(capacity: usize) -> FingerprintCache {
+        FingerprintCache {
+            map: HashMap::new(),
+            key: Vec::with_capacity(512),
+            capacity: capacity.max(1),
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The fingerprints of `ch`, computed or remembered.
+    pub fn client(&mut self, ch: &ClientHello, transport: Transport) -> Arc<ClientFingerprints> {
+        self.key.clear();
+        write_key(&mut self.key, ch, transport);
+        if let Some(fp) = self.map.get(self.key.as_slice()) {
+            self.hits += 1;
+            return fp.clone();
+        }
+        self.misses += 1;
+        let fp = Arc::new(ClientFingerprints::compute(ch, transport));
+        if self.map.len() >= self.capacity {
+            self.map.clear();
+        }
+        self.map.insert(self.key.clone(), fp.clone());
+        fp
+    }
+}
+
+/// Everything the fingerprints read, GREASE removed, with list lengths so that
+/// different splits of the same values cannot collide.
+fn write_key(k: &mut Vec<u8>, ch: &ClientHello, transport: Transport) {
+    k.push(transport.marker() as u8);
+    k.push(matches!(ch.format, HelloFormat::SslV2) as u8);
+    k.push(ch.has_extension(EXT_SERVER_NAME) as u8);
+    k.extend_from_slice(&ch.legacy_version.to_le_bytes());
+    for list in [
+        &ch.ciphers[..],
+        &ch.extensions[..],
+        &ch.supported_groups[..],
+        &ch.signature_algorithms[..],
+        &ch.supported_versions[..],
+    ] {
+        let n = list.iter().filter(|&&v| !is_grease(v)).count();
+        k.extend_from_slice(&(n as u16).to_le_bytes());
+        for &v in list.iter().filter(|&&v| !is_grease(v)) {
+            k.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    k.push(ch.ec_point_formats.len() as u8);
+    k.extend_from_slice(&ch.ec_point_formats);
+    let alpn = ch.alpn.first().map_or(&[][..], Vec::as_slice);
+    k.extend_from_slice(&(alpn.len() as u16).to_le_bytes());
+    k.extend_from_slice(alpn);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hello::tests::*;
+
+    #[test]
+    fn same_stack_hits_and_matches_direct_computation() {
+        let a = ClientHello::parse(&client_hello_body(
+            0x0303,
+            &[0x0a0a, 0x1301, 0x1302],
+            &[
+                (0x0000, sni("a.example")),
+                (0x0010, alpn(&[b"h2"])),
+                (0x1a1a, vec![]),
+            ],
+        ))
+        .unwrap();
+        // Same stack, other SNI and other GREASE values.
+        let b = ClientHello::parse(&client_hello_body(
+            0x0303,
+            &[0x2a2a, 0x1301, 0x1302],
+            &[
+                (0x0000, sni("b.example")),
+                (0x0010, alpn(&[b"h2"])),
+                (0x3a3a, vec![]),
+            ],
+        ))
+        .unwrap();
+        let mut cache = FingerprintCache::new(8);
+        let fa = cache.client(&a, Transport::Tcp);
+        let fb = cache.client(&b, Transport::Tcp);
+        assert_eq!((cache.hits, cache.misses), (1, 1));
+        assert_eq!(*fa, ClientFingerprints::compute(&a, Transport::Tcp));
+        assert_eq!(*fb, ClientFingerprints::compute(&b, Transport::Tcp));
+        // Another ALPN or transport is another entry.
+        let c = ClientHello::parse(&client_hello_body(
+            0x0303,
+            &[0x1301, 0x1302],
+            &[(0x0000, sni("a.example")), (0x0010, alpn(&[b"http/1.1"]))],
+        ))
+        .unwrap();
+        assert_ne!(cache.client(&c, Transport::Tcp).ja4, fa.ja4);
+        assert_ne!(cache.client(&a, Transport::Quic).ja4, fa.ja4);
+        assert_eq!(cache.misses, 3);
+    }
+
+    #[test]
+    fn bounded() {
+        let mut cache = FingerprintCache::new(4);
+        for v in 0..50u16 {
+            let ch =
+                ClientHello::parse(&client_hello_body(0x0303, &[0x1301, 0x1000 + v], &[])).unwrap();
+            cache.client(&ch, Transport::Tcp);
+            assert!(cache.len() <= 4);
+        }
+    }
+}

@@ -418,6 +418,8 @@ impl Tracker {
         if flow.closed {
             return;
         }
+        // Once the hellos are out, payload matters only to keep record headers.
+        let follow = !flow.emitted || shared.cfg.max_records_per_flow > 0;
         let Flow {
             state,
             hs,
@@ -443,7 +445,7 @@ impl Tracker {
             t.isn[side].get_or_insert(seg.seq);
             t.dirs[side].reasm.set_isn(seg.seq);
         }
-        if !seg.payload.is_empty() && !t.dirs[side].tls.is_done() {
+        if follow && !seg.payload.is_empty() && !t.dirs[side].tls.is_done() {
             let seq = if seg.syn {
                 seg.seq.wrapping_add(1)
             } else {

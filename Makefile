@@ -14,10 +14,11 @@ build: deps
 
 # Fingerprints of the project's own captures of real clients (pcaps/).
 demo: build
-	@echo "== shakedown fingerprint pcaps/*.pcap (one JSON object per TLS connection)"
-	./target/release/shakedown fingerprint $(PCAPS) | tee /tmp/shakedown-demo.jsonl | \
-	    python3 -c 'import json,sys; [print(f"{r[\"src_ip\"]:>15}:{r[\"src_port\"]:<5} {r[\"transport\"]:4} {(r[\"sni\"] or \"-\"):14} {r[\"ja4\"]}  ja3={r[\"ja3\"]}  tcp={r[\"tcp_sig\"]}") for r in map(json.loads, sys.stdin)]' 2>/dev/null || cat /tmp/shakedown-demo.jsonl
-	@echo "== full records: /tmp/shakedown-demo.jsonl"
+	@echo "== shakedown fingerprint pcaps/*.pcap  (full JSON records: /tmp/shakedown-demo.jsonl)"
+	./target/release/shakedown fingerprint $(PCAPS) > /tmp/shakedown-demo.jsonl
+	@python3 scripts/demo-table.py < /tmp/shakedown-demo.jsonl
+	@echo "== one record in full:"
+	@head -n 1 /tmp/shakedown-demo.jsonl
 
 test: lint unit-tests
 

@@ -282,13 +282,55 @@ struct Shared {
     handshake: HandshakeBudget,
 }
 
-/// The flow table.
-pub struct Tracker {
-    table: HashMap<FlowKey, Flow>,
+/// The flows and their order of last activity.
+#[derive(Default)]
+struct FlowTable {
+    map: HashMap<FlowKey, Flow>,
     /// Approximately least-recently-seen order: (last_ts when queued, key, id).
     queue: VecDeque<(Timestamp, FlowKey, u64)>,
-    shared: Shared,
     next_id: u64,
+}
+
+impl FlowTable {
+    fn insert(
+        &mut self,
+        key: FlowKey,
+        src: Endpoint,
+        dst: Endpoint,
+        ts: Timestamp,
+        tunnelled: bool,
+        state: FlowState,
+    ) -> &mut Flow {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.queue.push_back((ts, key, id));
+        self.map
+            .entry(key)
+            .insert(Flow {
+                id,
+                first_ts: ts,
+                last_ts: ts,
+                side0: src,
+                side1: dst,
+                tunnelled,
+                state,
+                hs: Handshakes::default(),
+                packets: [0; 2],
+                payload_bytes: [0; 2],
+                records: Vec::new(),
+                records_not_kept: 0,
+                emitted: false,
+                closed: false,
+                handshake_accounted: 0,
+            })
+            .into_mut()
+    }
+}
+
+/// The flow table.
+pub struct Tracker {
+    flows: FlowTable,
+    shared: Shared,
     now: Timestamp,
     next_expiry_check: Timestamp,
 }
@@ -305,10 +347,8 @@ impl Tracker {
             cfg,
         };
         Tracker {
-            table: HashMap::new(),
-            queue: VecDeque::new(),
+            flows: FlowTable::default(),
             shared,
-            next_id: 0,
             now: Timestamp(i64::MIN),
             next_expiry_check: Timestamp(i64::MIN),
         }
@@ -327,7 +367,7 @@ impl Tracker {
 
     /// Flows in the table now.
     pub fn active_flows(&self) -> usize {
-        self.table.len()
+        self.flows.map.len()
     }
 
     /// Out-of-order and handshake bytes buffered now, all flows.
@@ -352,12 +392,13 @@ impl Tracker {
 
     /// Ends every flow (end of input), in order of first packet.
     pub fn flush(&mut self, sink: &mut impl FnMut(FlowEvent)) {
-        let mut keys: Vec<(u64, FlowKey)> = self.table.iter().map(|(k, f)| (f.id, *k)).collect();
+        let mut keys: Vec<(u64, FlowKey)> =
+            self.flows.map.iter().map(|(k, f)| (f.id, *k)).collect();
         keys.sort_unstable_by_key(|(id, _)| *id);
         for (_, key) in keys {
             self.end_flow(&key, EndReason::EndOfInput, sink);
         }
-        self.queue.clear();
+        self.flows.queue.clear();
     }
 
     fn tcp(
@@ -378,7 +419,7 @@ impl Tracker {
         let key = FlowKey::new(src, dst, false);
         // A new SYN on a finished (or different-ISN) connection starts a new flow.
         if seg.syn && !seg.ack_flag {
-            if let Some(flow) = self.table.get(&key) {
+            if let Some(flow) = self.flows.map.get(&key) {
                 let reused = match &flow.state {
                     FlowState::Tcp(t) => {
                         let side = flow.side_of(&src);
@@ -392,24 +433,14 @@ impl Tracker {
                 }
             }
         }
-        let flow = match self.table.get_mut(&key) {
+        let flow = match self.flows.map.get_mut(&key) {
             Some(flow) => flow,
             None => {
                 self.make_room(sink);
                 let state =
                     FlowState::Tcp(Box::new(TcpState::new(self.shared.cfg.max_handshake_bytes)));
                 self.shared.stats.flows_tcp += 1;
-                Self::insert(
-                    &mut self.table,
-                    &mut self.queue,
-                    &mut self.next_id,
-                    key,
-                    src,
-                    dst,
-                    ts,
-                    pkt.tunnelled,
-                    state,
-                )
+                self.flows.insert(key, src, dst, ts, pkt.tunnelled, state)
             }
         };
         let shared = &mut self.shared;
@@ -514,7 +545,7 @@ impl Tracker {
             port: dgram.dst_port,
         };
         let key = FlowKey::new(src, dst, true);
-        let flow = match self.table.get_mut(&key) {
+        let flow = match self.flows.map.get_mut(&key) {
             Some(flow) => flow,
             None => {
                 // Only a client Initial that decrypts with its own DCID's keys opens a flow.
@@ -528,17 +559,7 @@ impl Tracker {
                     ..QuicState::default()
                 }));
                 self.shared.stats.flows_quic += 1;
-                Self::insert(
-                    &mut self.table,
-                    &mut self.queue,
-                    &mut self.next_id,
-                    key,
-                    src,
-                    dst,
-                    ts,
-                    pkt.tunnelled,
-                    state,
-                )
+                self.flows.insert(key, src, dst, ts, pkt.tunnelled, state)
             }
         };
         let shared = &mut self.shared;
@@ -554,46 +575,9 @@ impl Tracker {
         account_handshake(flow, shared);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn insert<'t>(
-        table: &'t mut HashMap<FlowKey, Flow>,
-        queue: &mut VecDeque<(Timestamp, FlowKey, u64)>,
-        next_id: &mut u64,
-        key: FlowKey,
-        src: Endpoint,
-        dst: Endpoint,
-        ts: Timestamp,
-        tunnelled: bool,
-        state: FlowState,
-    ) -> &'t mut Flow {
-        let id = *next_id;
-        *next_id += 1;
-        queue.push_back((ts, key, id));
-        table
-            .entry(key)
-            .insert(Flow {
-                id,
-                first_ts: ts,
-                last_ts: ts,
-                side0: src,
-                side1: dst,
-                tunnelled,
-                state,
-                hs: Handshakes::default(),
-                packets: [0; 2],
-                payload_bytes: [0; 2],
-                records: Vec::new(),
-                records_not_kept: 0,
-                emitted: false,
-                closed: false,
-                handshake_accounted: 0,
-            })
-            .into_mut()
-    }
-
     /// Removes a flow from the table, emitting what it still owes.
     fn end_flow(&mut self, key: &FlowKey, reason: EndReason, sink: &mut impl FnMut(FlowEvent)) {
-        let Some(mut flow) = self.table.remove(key) else {
+        let Some(mut flow) = self.flows.map.remove(key) else {
             return;
         };
         let shared = &mut self.shared;
@@ -634,19 +618,19 @@ impl Tracker {
     /// Ends flows idle for longer than their timeout.
     fn expire(&mut self, sink: &mut impl FnMut(FlowEvent)) {
         let mut requeued = 0usize;
-        while let Some(&(queued_ts, key, id)) = self.queue.front() {
-            let Some(flow) = self.table.get(&key).filter(|f| f.id == id) else {
-                self.queue.pop_front(); // stale entry
+        while let Some(&(queued_ts, key, id)) = self.flows.queue.front() {
+            let Some(flow) = self.flows.map.get(&key).filter(|f| f.id == id) else {
+                self.flows.queue.pop_front(); // stale entry
                 continue;
             };
             let expired = self.now.nanos_since(flow.last_ts) >= self.timeout_of(flow);
             if expired {
-                self.queue.pop_front();
+                self.flows.queue.pop_front();
                 self.end_flow(&key, EndReason::Idle, sink);
-            } else if flow.last_ts > queued_ts && requeued < self.queue.len() {
+            } else if flow.last_ts > queued_ts && requeued < self.flows.queue.len() {
                 let last = flow.last_ts;
-                self.queue.pop_front();
-                self.queue.push_back((last, key, id));
+                self.flows.queue.pop_front();
+                self.flows.queue.push_back((last, key, id));
                 requeued += 1;
             } else {
                 return;
@@ -656,20 +640,20 @@ impl Tracker {
 
     /// Makes room for one more flow when the table is full.
     fn make_room(&mut self, sink: &mut impl FnMut(FlowEvent)) {
-        if self.table.len() < self.shared.cfg.max_flows {
+        if self.flows.map.len() < self.shared.cfg.max_flows {
             return;
         }
         self.expire(sink);
         let mut requeued = 0;
-        while self.table.len() >= self.shared.cfg.max_flows {
-            let Some((queued_ts, key, id)) = self.queue.pop_front() else {
+        while self.flows.map.len() >= self.shared.cfg.max_flows {
+            let Some((queued_ts, key, id)) = self.flows.queue.pop_front() else {
                 return;
             };
-            let Some(flow) = self.table.get(&key).filter(|f| f.id == id) else {
+            let Some(flow) = self.flows.map.get(&key).filter(|f| f.id == id) else {
                 continue;
             };
             if flow.last_ts > queued_ts && requeued < 16 {
-                self.queue.push_back((flow.last_ts, key, id));
+                self.flows.queue.push_back((flow.last_ts, key, id));
                 requeued += 1;
                 continue;
             }

@@ -19,6 +19,77 @@ pub struct Cli {
 pub enum Command {
     /// Print the fingerprints of every TLS connection in capture files (one JSON object per line).
     Fingerprint(FingerprintArgs),
+    /// Run the whole detector over capture files: score clients, fingerprints and
+    /// flows, and write block decisions (JSON lines) to stdout or a file.
+    Replay(ReplayArgs),
+    /// Learn what is normal for a site from a period of its traffic; writes a model for `replay --model`.
+    Learn(LearnArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// pcap or pcapng files, read in the order given as one capture.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Configuration file (TOML); every option has a default (docs/tuning.md).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Learned model of the site (from `shakedown learn`).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+
+    /// Write decisions (JSON lines) to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub decisions: Option<PathBuf>,
+
+    /// Also write one record per connection (JSON lines) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub flows: Option<PathBuf>,
+
+    /// Worker threads (overrides the config; default cores - 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub workers: Option<u64>,
+
+    /// Decide and report, but label every decision monitor-only.
+    #[arg(long)]
+    pub monitor: bool,
+
+    /// No summary on standard error.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LearnArgs {
+    /// pcap or pcapng files of the site's traffic, read in the order given as one capture.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Where to write the model (JSON).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Configuration file (TOML), as for `replay`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Worker threads (overrides the config).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub workers: Option<u64>,
+
+    /// No summary on standard error.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 #[derive(Debug, Args)]

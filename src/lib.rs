@@ -5,10 +5,21 @@
 //! from `shakedown-fingerprints` (pure TLS parsing and JA3/JA4); here they are
 //! turned into output records and run summaries.
 
+pub mod capture_input;
 pub mod cli;
+pub mod client_behaviour;
 pub mod commands;
+pub mod config;
 pub mod connection_record;
+pub mod decisions;
+pub mod features;
 pub mod in_order;
 pub mod json_line;
+pub mod model;
+pub mod observations;
+pub mod pipeline;
+pub mod population;
+pub mod proposal;
 pub mod run_summary;
+pub mod scoring;
 pub mod timefmt;

@@ -7,12 +7,15 @@
 use clap::Parser;
 use shakedown::cli::{Cli, Command};
 use shakedown::commands::fingerprint::{self, Outcome};
+use shakedown::commands::{learn, replay};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Fingerprint(args) => fingerprint::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Learn(args) => learn::run(args),
     };
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,

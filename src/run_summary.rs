@@ -25,6 +25,17 @@ impl RunSummary {
         self.skipped[why.index()] += 1;
     }
 
+    /// Takes over the input counters (files, packets, bytes, skips) of `other`.
+    pub fn absorb_input(&mut self, other: &RunSummary) {
+        self.files += other.files;
+        self.files_failed += other.files_failed;
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        for (a, b) in self.skipped.iter_mut().zip(other.skipped.iter()) {
+            *a += b;
+        }
+    }
+
     pub fn skipped_total(&self) -> u64 {
         self.skipped.iter().sum()
     }

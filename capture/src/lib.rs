@@ -15,4 +15,6 @@ pub mod tracker;
 
 pub use decode::{decode, Packet, Skip};
 pub use source::{FileSource, RawPacket, SourceError, Timestamp};
-pub use tracker::{Connection, FlowEnd, FlowEvent, Tracker, TrackerConfig, TrackerStats};
+pub use tracker::{
+    Connection, FlowEnd, FlowEvent, RecordBatch, RecordMeta, Tracker, TrackerConfig, TrackerStats,
+};

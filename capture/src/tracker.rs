@@ -45,10 +45,18 @@ pub struct TrackerConfig {
     pub max_waiting_per_direction: usize,
     /// Out-of-order TCP bytes buffered in all flows together.
     pub max_waiting_total: usize,
-    /// TLS record headers remembered per flow (features of the scoring stage).
+    /// TLS record headers buffered per flow between two `Records` events
+    /// (features of the scoring stage); 0: records are not followed at all once
+    /// the hellos are known.
     pub max_records_per_flow: usize,
+    /// Once the hellos are known, record headers are handed over in batches of
+    /// this many (and at the end of the flow).
+    pub record_batch: usize,
     /// ClientHellos / ServerHellos kept per flow (first one plus later ones).
     pub max_hellos_per_flow: usize,
+    /// Also send a `ClientHello` event as soon as the first ClientHello is
+    /// parsed (for decisions at the first ClientHello), before `Handshake`.
+    pub early_client_hello: bool,
 }
 
 impl Default for TrackerConfig {
@@ -63,7 +71,9 @@ impl Default for TrackerConfig {
             max_waiting_per_direction: 256 * 1024,
             max_waiting_total: 256 * 1024 * 1024,
             max_records_per_flow: 256,
+            record_batch: 32,
             max_hellos_per_flow: 4,
+            early_client_hello: false,
         }
     }
 }
@@ -171,9 +181,25 @@ pub struct FlowEnd {
     pub records_not_kept: u32,
 }
 
+/// Record headers of a connection seen since the last batch.
+#[derive(Debug, Clone)]
+pub struct RecordBatch {
+    pub id: u64,
+    pub client_ip: IpAddr,
+    pub records: Vec<RecordMeta>,
+}
+
 #[derive(Debug)]
 pub enum FlowEvent {
+    /// The first ClientHello of a connection was just parsed (only with
+    /// `early_client_hello`; at most once per flow, before `Handshake`). The
+    /// connection has its first ClientHello and no ServerHello yet.
+    ClientHello(Box<Connection>),
+    /// The hellos of a connection are known (at most once per flow).
     Handshake(Box<Connection>),
+    /// More record headers of a connection whose Handshake was sent.
+    Records(Box<RecordBatch>),
+    /// The flow left the table (exactly once per flow).
     End(Box<FlowEnd>),
 }
 
@@ -261,6 +287,7 @@ struct Flow {
     records: Vec<RecordMeta>,
     records_not_kept: u32,
     emitted: bool,
+    early_sent: bool,
     closed: bool,
     /// Handshake bytes of this flow counted in the tracker's budget.
     handshake_accounted: usize,
@@ -320,6 +347,7 @@ impl FlowTable {
                 records: Vec::new(),
                 records_not_kept: 0,
                 emitted: false,
+                early_sent: false,
                 closed: false,
                 handshake_accounted: 0,
             })
@@ -521,10 +549,24 @@ impl Tracker {
             t.rst = true;
         }
         let finished = t.rst || (t.fin[0] && t.fin[1]);
+        if shared.cfg.early_client_hello {
+            emit_early_hello(flow, shared, sink);
+        }
         if finished {
             close_flow(flow, shared, sink);
-        } else if !flow.emitted && flow.handshake_complete() {
-            emit_handshake(flow, shared, sink);
+        } else {
+            if !flow.emitted && flow.handshake_complete() {
+                emit_handshake(flow, shared, sink);
+            }
+            if flow.emitted && flow.records.len() >= shared.cfg.record_batch {
+                let records = flow.take_records();
+                let client_ip = flow.roles().0.ip;
+                sink(FlowEvent::Records(Box::new(RecordBatch {
+                    id: flow.id,
+                    client_ip,
+                    records,
+                })));
+            }
         }
         account_handshake(flow, shared);
     }
@@ -569,6 +611,9 @@ impl Tracker {
             return; // nothing more to learn from Initials
         }
         quic_datagram(flow, shared, side, ts, dgram.payload);
+        if shared.cfg.early_client_hello {
+            emit_early_hello(flow, shared, sink);
+        }
         if flow.handshake_complete() {
             emit_handshake(flow, shared, sink);
         }
@@ -583,6 +628,9 @@ impl Tracker {
         let shared = &mut self.shared;
         if !flow.closed {
             drain_flow(&mut flow, shared);
+            if shared.cfg.early_client_hello {
+                emit_early_hello(&mut flow, shared, sink);
+            }
             emit_handshake(&mut flow, shared, sink);
         }
         shared.handshake.used -= flow.handshake_accounted;
@@ -772,6 +820,39 @@ fn account_handshake(flow: &mut Flow, shared: &mut Shared) {
     }
 }
 
+/// Sends the ClientHello event of a flow (once), as soon as it has one.
+fn emit_early_hello(flow: &mut Flow, shared: &Shared, sink: &mut impl FnMut(FlowEvent)) {
+    if flow.early_sent || flow.emitted {
+        return;
+    }
+    let Some(first) = flow.hs.client_hellos.first() else {
+        return;
+    };
+    flow.early_sent = true;
+    let _ = shared;
+    let (client, server) = flow.roles();
+    let client_side = flow.client_side();
+    let (client_syn, transport) = match &flow.state {
+        FlowState::Tcp(t) => (t.syn[client_side].clone(), Transport::Tcp),
+        FlowState::Quic(_) => (None, Transport::Quic),
+    };
+    sink(FlowEvent::ClientHello(Box::new(Connection {
+        id: flow.id,
+        transport,
+        client_ip: client.ip,
+        client_port: client.port,
+        server_ip: server.ip,
+        server_port: server.port,
+        first_ts: flow.first_ts,
+        client_syn,
+        server_syn: None,
+        client_hellos: vec![first.clone()],
+        server_hellos: Vec::new(),
+        client_hello_packets: flow.hs.client_hello_packets,
+        tunnelled: flow.tunnelled,
+    })));
+}
+
 /// Sends the Handshake event of a flow (once), if it saw a hello.
 fn emit_handshake(flow: &mut Flow, shared: &mut Shared, sink: &mut impl FnMut(FlowEvent)) {
     if flow.emitted || (flow.hs.client_hellos.is_empty() && flow.hs.server_hellos.is_empty()) {
@@ -823,6 +904,9 @@ fn emit_handshake(flow: &mut Flow, shared: &mut Shared, sink: &mut impl FnMut(Fl
 /// absorb stray packets until `closed_linger` passes.
 fn close_flow(flow: &mut Flow, shared: &mut Shared, sink: &mut impl FnMut(FlowEvent)) {
     drain_flow(flow, shared);
+    if shared.cfg.early_client_hello {
+        emit_early_hello(flow, shared, sink);
+    }
     emit_handshake(flow, shared, sink);
     flow.closed = true;
     shared.stats.flows_ended_closed += 1;
@@ -961,6 +1045,17 @@ impl Flow {
         }
     }
 
+    /// Takes the buffered record headers, with `from_client` resolved.
+    fn take_records(&mut self) -> Vec<RecordMeta> {
+        let client_is_side0 = self.client_side() == 0;
+        let mut records = std::mem::take(&mut self.records);
+        for r in &mut records {
+            // Stored with from_client meaning "from side 0"; resolve now that roles are final.
+            r.from_client = r.from_client == client_is_side0;
+        }
+        records
+    }
+
     fn take_end(&mut self, reason: EndReason) -> FlowEnd {
         let (client, server) = self.roles();
         let c = self.client_side();
@@ -969,11 +1064,7 @@ impl Flow {
             FlowState::Tcp(_) => Transport::Tcp,
             FlowState::Quic(_) => Transport::Quic,
         };
-        let mut records = std::mem::take(&mut self.records);
-        for r in &mut records {
-            // Stored with from_client meaning "from side 0"; resolve now that roles are final.
-            r.from_client = (r.from_client as usize == 1) == (c == 0);
-        }
+        let records = self.take_records();
         FlowEnd {
             id: self.id,
             reason,

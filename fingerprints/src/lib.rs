@@ -26,6 +26,7 @@ pub mod ja4;
 #[cfg(feature = "ja4plus")]
 pub mod ja4s;
 pub mod record;
+pub mod reputation;
 pub mod tcp;
 
 pub use hello::{ClientHello, HelloError, ServerHello};

@@ -1,21 +1,18 @@
 //! `shakedown fingerprint FILE...`: fingerprints of every TLS connection, one
 //! JSON object per line, in order of each connection's first packet.
 
+use crate::capture_input::for_each_packet;
 use crate::cli::FingerprintArgs;
 use crate::connection_record::ConnectionRecord;
 use crate::in_order::InOrder;
 use crate::run_summary::RunSummary;
 use anyhow::Context as _;
-use indicatif::{ProgressBar, ProgressStyle};
 use shakedown_capture::tracker::{FlowEvent, TrackerConfig};
-use shakedown_capture::{decode, FileSource, Tracker};
+use shakedown_capture::Tracker;
 use shakedown_fingerprints::cache::FingerprintCache;
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, Write};
 use std::time::Instant;
-
-/// Inputs at least this large get a progress bar (when stderr is a terminal).
-const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How a run ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,26 +49,6 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
     let mut summary = RunSummary::default();
     let started = Instant::now();
 
-    let total_bytes: u64 = args
-        .files
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
-    let progress =
-        if !args.no_progress && io::stderr().is_terminal() && total_bytes >= PROGRESS_MIN_BYTES {
-            let bar = ProgressBar::new(total_bytes);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {bytes}/{total_bytes} {wide_bar} {bytes_per_sec} eta {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
-
     let mut handle = |ev: FlowEvent, summary: &mut RunSummary, writer: &mut RecordWriter| match ev {
         FlowEvent::Handshake(conn) => {
             match conn.transport {
@@ -86,53 +63,20 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
                 order.resolve(end.id, None, |r| writer.write(&r));
             }
         }
+        FlowEvent::Records(_) | FlowEvent::ClientHello(_) => {}
     };
 
-    let mut done_bytes = 0u64;
-    'files: for path in &args.files {
-        summary.files += 1;
-        let mut source = match FileSource::open(path) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("shakedown: {e}");
-                summary.files_failed += 1;
-                continue;
-            }
-        };
-        let linktype = source.linktype();
-        let mut file_bytes = 24u64;
-        loop {
-            match source.next_packet() {
-                Ok(Some(p)) => {
-                    summary.packets += 1;
-                    summary.bytes += p.data.len() as u64;
-                    file_bytes += p.data.len() as u64 + 16;
-                    if summary.packets % 8192 == 0 {
-                        progress.set_position(done_bytes + file_bytes);
-                    }
-                    match decode(linktype, p.data) {
-                        Ok(pkt) => {
-                            let ts = p.ts;
-                            tracker
-                                .process(ts, &pkt, &mut |ev| handle(ev, &mut summary, &mut writer));
-                        }
-                        Err(skip) => summary.skip(skip),
-                    }
-                    if writer.error.is_some() {
-                        break 'files;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    progress.suspend(|| eprintln!("shakedown: {e}"));
-                    summary.files_failed += 1;
-                    break;
-                }
-            }
-        }
-        done_bytes += source.file_len();
-    }
-    progress.finish_and_clear();
+    let mut pipeline_summary = RunSummary::default();
+    for_each_packet(
+        &args.files,
+        !args.no_progress,
+        &mut pipeline_summary,
+        |ts, pkt| {
+            tracker.process(ts, pkt, &mut |ev| handle(ev, &mut summary, &mut writer));
+            writer.error.is_none()
+        },
+    );
+    summary.absorb_input(&pipeline_summary);
     tracker.flush(&mut |ev| handle(ev, &mut summary, &mut writer));
     order.drain(|r| writer.write(&r));
     writer.finish()?;

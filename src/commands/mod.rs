@@ -1,3 +1,5 @@
 //! One module per subcommand.
 
 pub mod fingerprint;
+pub mod learn;
+pub mod replay;

@@ -1,0 +1,82 @@
+//! Reading capture files for every command: opens each file in turn (as one
+//! capture), decodes each frame, counts what was skipped and why, shows a
+//! progress bar on a terminal, and reports unreadable files without stopping.
+
+use crate::run_summary::RunSummary;
+use indicatif::{ProgressBar, ProgressStyle};
+use shakedown_capture::{decode, FileSource, Packet, Timestamp};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// Inputs at least this large get a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Calls `f` for every decodable packet of `files`; `f` returns false to stop.
+/// Counters go to `summary`.
+pub fn for_each_packet(
+    files: &[PathBuf],
+    show_progress: bool,
+    summary: &mut RunSummary,
+    mut f: impl FnMut(Timestamp, &Packet<'_>) -> bool,
+) {
+    let total_bytes: u64 = files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let progress =
+        if show_progress && std::io::stderr().is_terminal() && total_bytes >= PROGRESS_MIN_BYTES {
+            let bar = ProgressBar::new(total_bytes);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {bytes}/{total_bytes} {wide_bar} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+    let mut done_bytes = 0u64;
+    'files: for path in files {
+        summary.files += 1;
+        let mut source = match FileSource::open(path) {
+            Ok(s) => s,
+            Err(e) => {
+                progress.suspend(|| eprintln!("shakedown: {e}"));
+                summary.files_failed += 1;
+                continue;
+            }
+        };
+        let linktype = source.linktype();
+        let mut file_bytes = 24u64;
+        loop {
+            match source.next_packet() {
+                Ok(Some(p)) => {
+                    summary.packets += 1;
+                    summary.bytes += p.data.len() as u64;
+                    file_bytes += p.data.len() as u64 + 16;
+                    if summary.packets % 8192 == 0 {
+                        progress.set_position(done_bytes + file_bytes);
+                    }
+                    match decode(linktype, p.data) {
+                        Ok(pkt) => {
+                            if !f(p.ts, &pkt) {
+                                break 'files;
+                            }
+                        }
+                        Err(skip) => summary.skip(skip),
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    progress.suspend(|| eprintln!("shakedown: {e}"));
+                    summary.files_failed += 1;
+                    break;
+                }
+            }
+        }
+        done_bytes += source.file_len();
+    }
+    progress.finish_and_clear();
+}

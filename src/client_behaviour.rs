@@ -1,0 +1,727 @@
+//! Per-client behaviour over a sliding window, and the detectors that judge it.
+//! One `ClientBook` per worker holds the clients of that worker's shard.
+
+use crate::config::Config;
+use crate::features::Exchange;
+use crate::model::Model;
+use crate::observations::{ConnEnd, ConnStart};
+use crate::proposal::{Fingerprints, Proposal, Scope};
+use crate::scoring::{combine, Reason};
+use hashbrown::HashMap;
+use shakedown_capture::Timestamp;
+use shakedown_fingerprints::reputation::ClientClass;
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+const NS: i64 = 1_000_000_000;
+/// Buckets per window.
+const BUCKETS: usize = 6;
+/// Recent requests kept per client for size and timing statistics.
+const RING: usize = 32;
+/// Distinct fingerprints remembered per client.
+const MAX_FPS: usize = 8;
+/// Recent connection ends kept per client (burst detection).
+const RECENT_ENDS: usize = 10;
+/// A burst: RECENT_ENDS connections ended within this many seconds.
+const BURST_S: i64 = 10;
+
+/// Counters of one time bucket.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    connections: u32,
+    ended: u32,
+    exchanges: u32,
+    single_exchange: u32,
+    handshake_only: u32,
+    failed: u32,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.connections += o.connections;
+        self.ended += o.ended;
+        self.exchanges += o.exchanges;
+        self.single_exchange += o.single_exchange;
+        self.handshake_only += o.handshake_only;
+        self.failed += o.failed;
+    }
+}
+
+/// Counters over the last `BUCKETS` buckets of `bucket_ns` each.
+#[derive(Debug, Clone, Default)]
+struct Window {
+    /// Index (time / bucket_ns) of the newest bucket.
+    newest: i64,
+    buckets: [Counts; BUCKETS],
+}
+
+impl Window {
+    fn at(&mut self, ts: Timestamp, bucket_ns: i64) -> &mut Counts {
+        let idx = ts.0.div_euclid(bucket_ns);
+        if idx > self.newest {
+            let shift = (idx - self.newest).min(BUCKETS as i64) as usize;
+            self.buckets.rotate_right(shift);
+            for b in &mut self.buckets[..shift] {
+                *b = Counts::default();
+            }
+            self.newest = idx;
+        }
+        let age = (self.newest - idx).clamp(0, BUCKETS as i64 - 1) as usize;
+        &mut self.buckets[age]
+    }
+
+    fn sum(&self, now: Timestamp, bucket_ns: i64) -> Counts {
+        let idx = now.0.div_euclid(bucket_ns);
+        let mut total = Counts::default();
+        for (age, b) in self.buckets.iter().enumerate() {
+            if self.newest - age as i64 > idx - BUCKETS as i64 {
+                total += *b;
+            }
+        }
+        total
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RequestMark {
+    ts: Timestamp,
+    request_bytes: u32,
+    response_bytes: u32,
+}
+
+/// What one worker remembers of one client address.
+#[derive(Debug)]
+struct ClientState {
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+    window: Window,
+    recent: VecDeque<RequestMark>,
+    /// (end time, exchanges) of the latest connections.
+    recent_ends: VecDeque<(Timestamp, u32)>,
+    fingerprints: Vec<(Arc<str>, Timestamp)>,
+    /// Fingerprints of the latest connection (for decisions).
+    latest: Fingerprints,
+    latest_class: Option<ClientClass>,
+    latest_population: Option<Arc<str>>,
+    /// Fingerprint populations this client belonged to (learning), at most MAX_FPS.
+    populations: Vec<Arc<str>>,
+    proposed_at: Option<Timestamp>,
+    /// Largest request and connection counts seen in one window (learning).
+    max_window_requests: u32,
+    max_window_connections: u32,
+    connections: u64,
+}
+
+/// Summary of a client for learning a model.
+#[derive(Debug, Clone)]
+pub struct ClientSummary {
+    pub ip: IpAddr,
+    pub flagged: bool,
+    pub connections: u64,
+    pub max_window_requests: u32,
+    pub max_window_connections: u32,
+    pub populations: Vec<Arc<str>>,
+}
+
+/// Read-only inputs of the detectors.
+pub struct Context {
+    pub cfg: Arc<Config>,
+    pub model: Option<Arc<Model>>,
+}
+
+impl Context {
+    fn bucket_ns(&self) -> i64 {
+        (self.cfg.windows.client_s as i64 * NS / BUCKETS as i64).max(1)
+    }
+}
+
+/// The clients of one shard.
+pub struct ClientBook {
+    clients: HashMap<IpAddr, ClientState>,
+    /// Least-recently-seen order, lazily maintained: (last_seen when queued, ip).
+    queue: VecDeque<(Timestamp, IpAddr)>,
+    capacity: usize,
+    pub evicted: u64,
+}
+
+impl ClientBook {
+    pub fn new(capacity: usize) -> ClientBook {
+        ClientBook {
+            clients: HashMap::new(),
+            queue: VecDeque::new(),
+            capacity: capacity.max(1),
+            evicted: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+
+    fn state(&mut self, ip: IpAddr, ts: Timestamp) -> &mut ClientState {
+        if !self.clients.contains_key(&ip) {
+            self.make_room();
+            self.queue.push_back((ts, ip));
+        }
+        let st = self.clients.entry(ip).or_insert_with(|| ClientState {
+            first_seen: ts,
+            last_seen: ts,
+            window: Window::default(),
+            recent: VecDeque::with_capacity(RING),
+            recent_ends: VecDeque::with_capacity(RECENT_ENDS),
+            fingerprints: Vec::new(),
+            latest: Fingerprints::default(),
+            latest_class: None,
+            latest_population: None,
+            populations: Vec::new(),
+            proposed_at: None,
+            max_window_requests: 0,
+            max_window_connections: 0,
+            connections: 0,
+        });
+        if ts > st.last_seen {
+            st.last_seen = ts;
+        }
+        st
+    }
+
+    /// Evicts the least recently seen client when full.
+    fn make_room(&mut self) {
+        while self.clients.len() >= self.capacity {
+            let Some((queued, ip)) = self.queue.pop_front() else {
+                return;
+            };
+            match self.clients.get(&ip) {
+                Some(st) if st.last_seen > queued => self.queue.push_back((st.last_seen, ip)),
+                Some(_) => {
+                    self.clients.remove(&ip);
+                    self.evicted += 1;
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// A connection's first ClientHello: fingerprint-based evidence.
+    pub fn on_start(&mut self, s: &ConnStart, ctx: &Context, out: &mut Vec<Proposal>) {
+        let bucket_ns = ctx.bucket_ns();
+        let now = s.observed_at;
+        let st = self.state(s.client, now);
+        st.connections += 1;
+        st.window.at(now, bucket_ns).connections += 1;
+        st.latest = Fingerprints {
+            ja4: s.ja4.clone(),
+            ja3: s.ja3.clone(),
+            tcp_sig: s.tcp_sig.clone(),
+            ja4_tcp: s.ja4_tcp.clone(),
+            class: s.class.map(ClientClass::as_str),
+            stack: s.class_name.clone(),
+        };
+        st.latest_class = s.class;
+        st.latest_population = s.population_key().cloned();
+        if let Some(p) = &st.latest_population {
+            if st.populations.len() < MAX_FPS && !st.populations.contains(p) {
+                st.populations.push(p.clone());
+            }
+        }
+        if let Some(ja4) = &s.ja4 {
+            let window_start = Timestamp(now.0 - ctx.cfg.windows.client_s as i64 * NS);
+            st.fingerprints.retain(|(_, t)| *t >= window_start);
+            if let Some(entry) = st.fingerprints.iter_mut().find(|(f, _)| f == ja4) {
+                entry.1 = now;
+            } else if st.fingerprints.len() < MAX_FPS {
+                st.fingerprints.push((ja4.clone(), now));
+            }
+        }
+        let mut reasons = stack_reasons(s, ctx);
+        reasons.extend(behaviour_reasons(st, now, ctx));
+        propose(st, s.client, now, reasons, ctx, out);
+    }
+
+    /// Exchanges of a connection as they complete.
+    pub fn on_exchanges(
+        &mut self,
+        s: &ConnStart,
+        exchanges: &[Exchange],
+        at: Timestamp,
+        ctx: &Context,
+        out: &mut Vec<Proposal>,
+    ) {
+        if exchanges.is_empty() {
+            return;
+        }
+        let ts = at;
+        let bucket_ns = ctx.bucket_ns();
+        let st = self.state(s.client, ts);
+        for e in exchanges {
+            st.window.at(e.request_ts.min(at), bucket_ns).exchanges += 1;
+            if st.recent.len() == RING {
+                st.recent.pop_front();
+            }
+            st.recent.push_back(RequestMark {
+                ts: e.request_ts,
+                request_bytes: e.request_bytes,
+                response_bytes: e.response_bytes,
+            });
+        }
+        let mut reasons = stack_reasons(s, ctx);
+        reasons.extend(behaviour_reasons(st, ts, ctx));
+        propose(st, s.client, ts, reasons, ctx, out);
+    }
+
+    /// A connection's end.
+    pub fn on_end(&mut self, e: &ConnEnd, ctx: &Context, out: &mut Vec<Proposal>) {
+        let bucket_ns = ctx.bucket_ns();
+        let now = e.observed_at;
+        let st = self.state(e.start.client, now);
+        let c = st.window.at(now, bucket_ns);
+        c.ended += 1;
+        if e.exchanges <= 1 {
+            c.single_exchange += 1;
+        }
+        if e.handshake_only() {
+            c.handshake_only += 1;
+        }
+        if e.failed {
+            c.failed += 1;
+        }
+        if st.recent_ends.len() == RECENT_ENDS {
+            st.recent_ends.pop_front();
+        }
+        st.recent_ends.push_back((now, e.exchanges));
+        let mut reasons = stack_reasons(&e.start, ctx);
+        reasons.extend(behaviour_reasons(st, now, ctx));
+        propose(st, e.start.client, now, reasons, ctx, out);
+    }
+
+    /// Summaries for learning, sorted by address.
+    pub fn summaries(&self) -> Vec<ClientSummary> {
+        let mut v: Vec<ClientSummary> = self
+            .clients
+            .iter()
+            .map(|(ip, st)| ClientSummary {
+                ip: *ip,
+                flagged: st.proposed_at.is_some(),
+                connections: st.connections,
+                max_window_requests: st.max_window_requests,
+                max_window_connections: st.max_window_connections,
+                populations: st.populations.clone(),
+            })
+            .collect();
+        v.sort_by_key(|s| s.ip);
+        v
+    }
+}
+
+/// Evidence from the client's TLS/TCP stack alone (known at the first ClientHello).
+fn stack_reasons(s: &ConnStart, ctx: &Context) -> Vec<Reason> {
+    let mut reasons = Vec::new();
+    let name = s.class_name.as_deref().unwrap_or("unknown stack");
+    match s.class {
+        Some(ClientClass::Malicious) => reasons.push(
+            Reason::new(
+                "known_malicious_fingerprint",
+                0.99,
+                format!("fingerprint of {name}"),
+            )
+            .with("reputation_match", 1.0),
+        ),
+        Some(c) if c.is_automation() => reasons.push(
+            Reason::new(
+                "automation_stack",
+                0.35,
+                format!("TLS stack of an HTTP {c}: {name}"),
+            )
+            .with("reputation_match", 1.0),
+        ),
+        _ => {}
+    }
+    if let (Some(model), Some(key)) = (&ctx.model, s.population_key()) {
+        let automation_or_unknown = s.class.is_none_or(ClientClass::is_automation);
+        match model.profile(key) {
+            Some(p) if automation_or_unknown && p.flagged_addresses >= 3 && p.abusive_share() >= 0.5 => {
+                reasons.push(
+                    Reason::new(
+                        "abused_stack",
+                        0.85,
+                        format!(
+                            "at this site this client stack was used abusively by {} of its {} addresses",
+                            p.flagged_addresses, p.addresses
+                        ),
+                    )
+                    .with("abusive_share", p.abusive_share())
+                    .with("learned_addresses", p.addresses as f64),
+                )
+            }
+            None if automation_or_unknown => reasons.push(Reason::new(
+                "unseen_stack",
+                if s.class.is_some() { 0.3 } else { 0.2 },
+                format!("{name} was never seen at this site while learning"),
+            )),
+            _ => {}
+        }
+    }
+    reasons
+}
+
+/// Evidence from what the client did in the window ending at `now`.
+fn behaviour_reasons(st: &mut ClientState, now: Timestamp, ctx: &Context) -> Vec<Reason> {
+    let th = &ctx.cfg.thresholds;
+    let w = st.window.sum(now, ctx.bucket_ns());
+    st.max_window_requests = st.max_window_requests.max(w.exchanges);
+    st.max_window_connections = st.max_window_connections.max(w.connections);
+    let window_s = ctx.cfg.windows.client_s as f64;
+    let mut reasons = Vec::new();
+
+    // Learned rates raise the configured floors, never lower them.
+    let (req_limit, conn_limit) = match &ctx.model {
+        Some(m) => (
+            (th.request_rate as f64).max(3.0 * m.client_requests_p99),
+            (th.connection_rate as f64).max(3.0 * m.client_connections_p99),
+        ),
+        None => (th.request_rate as f64, th.connection_rate as f64),
+    };
+
+    // Connection churn: many short TLS sessions, over the window or in a burst
+    // (RECENT_ENDS sessions within BURST_S seconds).
+    let burst = st.recent_ends.len() == RECENT_ENDS
+        && st
+            .recent_ends
+            .front()
+            .is_some_and(|(t, _)| now.nanos_since(*t) <= BURST_S * NS);
+    let (conns, single) = if burst {
+        let single =
+            st.recent_ends.iter().filter(|(_, ex)| *ex <= 1).count() as f64 / RECENT_ENDS as f64;
+        (RECENT_ENDS as u32, single)
+    } else if w.ended >= 3 && w.connections as f64 >= conn_limit {
+        (w.connections, w.single_exchange as f64 / w.ended as f64)
+    } else {
+        (0, 0.0)
+    };
+    if conns > 0 && single >= 0.7 {
+        let weight = if w.connections as f64 >= 3.0 * conn_limit {
+            0.75
+        } else {
+            0.6
+        };
+        let span = if burst {
+            format!("{BURST_S} s")
+        } else {
+            format!("{window_s} s")
+        };
+        reasons.push(
+            Reason::new(
+                "connection_churn",
+                weight,
+                format!(
+                    "{conns} new TLS sessions in {span}, {:.0} % with at most one request",
+                    single * 100.0
+                ),
+            )
+            .with("connections", conns as f64)
+            .with("window_connections", w.connections as f64)
+            .with("single_request_share", single)
+            .with("limit", conn_limit),
+        );
+    }
+    if w.exchanges as f64 >= req_limit {
+        let weight = if w.exchanges as f64 >= 3.0 * req_limit {
+            0.7
+        } else {
+            0.5
+        };
+        reasons.push(
+            Reason::new(
+                "request_rate",
+                weight,
+                format!("{} requests in {window_s} s", w.exchanges),
+            )
+            .with("requests", w.exchanges as f64)
+            .with("limit", req_limit),
+        );
+    }
+    if w.handshake_only >= th.handshake_only {
+        reasons.push(
+            Reason::new(
+                "handshake_flood",
+                0.85,
+                format!(
+                    "{} TLS handshakes without a request in {window_s} s",
+                    w.handshake_only
+                ),
+            )
+            .with("handshake_only", w.handshake_only as f64),
+        );
+    }
+    if w.failed >= 10 && w.ended > 0 && w.failed as f64 / w.ended as f64 >= 0.5 {
+        reasons.push(
+            Reason::new(
+                "failed_handshakes",
+                0.5,
+                format!("{} failed TLS handshakes in {window_s} s", w.failed),
+            )
+            .with("failed", w.failed as f64)
+            .with("connections", w.ended as f64),
+        );
+    }
+    let window_start = Timestamp(now.0 - ctx.cfg.windows.client_s as i64 * NS);
+    let recent: Vec<RequestMark> = st
+        .recent
+        .iter()
+        .copied()
+        .filter(|r| r.ts >= window_start)
+        .collect();
+    if recent.len() >= th.min_exchanges as usize {
+        let sizes: Vec<f64> = recent.iter().map(|r| r.response_bytes as f64).collect();
+        let (mean, cv) = mean_cv(&sizes);
+        let (_, req_cv) = mean_cv(
+            &recent
+                .iter()
+                .map(|r| r.request_bytes as f64)
+                .collect::<Vec<_>>(),
+        );
+        if cv < 0.05 && req_cv < 0.15 && mean <= th.small_response_bytes as f64 {
+            reasons.push(
+                Reason::new(
+                    "uniform_small_responses",
+                    if recent.len() >= 20 { 0.7 } else { 0.55 },
+                    format!("{} requests in a row answered with the same small response (~{mean:.0} bytes)", recent.len()),
+                )
+                .with("requests", recent.len() as f64)
+                .with("mean_response_bytes", mean)
+                .with("response_size_cv", cv),
+            );
+        }
+    }
+    // No think time: a long run of requests without any pause, lasting long
+    // enough that it is not one page's burst of assets.
+    if recent.len() >= 21 {
+        let gaps: Vec<f64> = recent
+            .windows(2)
+            .map(|p| p[1].ts.nanos_since(p[0].ts) as f64 / 1e9)
+            .collect();
+        let pauses = gaps.iter().filter(|&&g| g >= th.think_time_s).count();
+        let span = recent[recent.len() - 1].ts.nanos_since(recent[0].ts) as f64 / 1e9;
+        if pauses == 0 && span >= 10.0 {
+            let weight = if gaps.len() >= 30 { 0.85 } else { 0.7 };
+            reasons.push(
+                Reason::new(
+                    "no_think_time",
+                    weight,
+                    format!(
+                        "{} requests over {span:.0} s without a pause of {} s",
+                        recent.len(),
+                        th.think_time_s
+                    ),
+                )
+                .with("requests", recent.len() as f64)
+                .with("span_s", span)
+                .with("pauses", pauses as f64),
+            );
+        }
+    }
+    if st.fingerprints.len() >= 4 {
+        reasons.push(
+            Reason::new(
+                "fingerprint_rotation",
+                0.3,
+                format!(
+                    "{} different TLS fingerprints from one address in {window_s} s",
+                    st.fingerprints.len()
+                ),
+            )
+            .with("fingerprints", st.fingerprints.len() as f64),
+        );
+    }
+    reasons
+}
+
+fn mean_cv(v: &[f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (0.0, 0.0);
+    }
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / v.len() as f64;
+    (mean, if mean > 0.0 { var.sqrt() / mean } else { 0.0 })
+}
+
+/// Proposes an address block when the evidence is strong enough; a renewal
+/// when half of the previous block's lifetime has passed.
+fn propose(
+    st: &mut ClientState,
+    ip: IpAddr,
+    now: Timestamp,
+    reasons: Vec<Reason>,
+    ctx: &Context,
+    out: &mut Vec<Proposal>,
+) {
+    let score = combine(&reasons);
+    if score < ctx.cfg.thresholds.block_score {
+        return;
+    }
+    let half_ttl = ctx.cfg.decisions.ip_ttl_s as i64 * NS / 2;
+    if st
+        .proposed_at
+        .is_some_and(|t| now.nanos_since(t) < half_ttl)
+    {
+        return;
+    }
+    st.proposed_at = Some(now);
+    out.push(Proposal {
+        decided_at: now,
+        scope: Scope::Ip,
+        value: ip.to_string(),
+        score,
+        reasons,
+        first_seen: st.first_seen,
+        fingerprints: st.latest.clone(),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Context {
+        Context {
+            cfg: Arc::new(Config::default()),
+            model: None,
+        }
+    }
+
+    fn start(id: u64, ip: &str, ts_s: f64, class: Option<ClientClass>) -> Arc<ConnStart> {
+        Arc::new(ConnStart {
+            id,
+            client: ip.parse().unwrap(),
+            hello_ts: Timestamp((ts_s * 1e9) as i64),
+            observed_at: Timestamp((ts_s * 1e9) as i64),
+            ja4: Some("t13d1812h1_85036bcba153_b26ce05bbdd6".into()),
+            ja3: None,
+            tcp_sig: Some("64240:2-4-8-1-3:1460:7:64:df".into()),
+            ja4_tcp: Some(
+                "t13d1812h1_85036bcba153_b26ce05bbdd6~64240:2-4-8-1-3:1460:7:64:df".into(),
+            ),
+            class,
+            class_name: Some("Python requests".into()),
+            sni_present: true,
+            resumption: false,
+        })
+    }
+
+    fn one_shot(
+        book: &mut ClientBook,
+        id: u64,
+        ip: &str,
+        t: f64,
+        resp: u32,
+        out: &mut Vec<Proposal>,
+    ) {
+        let c = ctx();
+        let s = start(id, ip, t, Some(ClientClass::Library));
+        book.on_start(&s, &c, out);
+        let e = Exchange {
+            request_ts: Timestamp(((t + 0.01) * 1e9) as i64),
+            request_bytes: 300,
+            response_bytes: resp,
+            ttfb_ns: Some(1_000_000),
+        };
+        book.on_exchanges(&s, &[e], e.request_ts, &c, out);
+        book.on_end(
+            &ConnEnd {
+                start: s.clone(),
+                end_ts: Timestamp(((t + 0.02) * 1e9) as i64),
+                observed_at: Timestamp(((t + 0.02) * 1e9) as i64),
+                exchanges: 1,
+                small_responses: 1,
+                client_app_bytes: 300,
+                server_app_bytes: resp as u64,
+                failed: false,
+            },
+            &c,
+            out,
+        );
+    }
+
+    #[test]
+    fn fast_credential_stuffing_is_blocked_within_ten_attempts() {
+        let mut book = ClientBook::new(100);
+        let mut out = Vec::new();
+        for i in 0..40 {
+            one_shot(
+                &mut book,
+                i,
+                "10.0.0.7",
+                100.0 + i as f64 * 0.1,
+                60,
+                &mut out,
+            );
+            if !out.is_empty() {
+                assert!(i < 10, "blocked only after {} attempts", i + 1);
+                break;
+            }
+        }
+        assert_eq!(out.len(), 1, "one proposal, no repeats");
+        let p = &out[0];
+        assert_eq!(p.value, "10.0.0.7");
+        let codes: Vec<&str> = p.reasons.iter().map(|r| r.code).collect();
+        assert!(codes.contains(&"connection_churn"), "{codes:?}");
+        assert!(p.score >= 0.8);
+    }
+
+    #[test]
+    fn a_slow_partner_is_not_blocked() {
+        let mut book = ClientBook::new(100);
+        let mut out = Vec::new();
+        for i in 0..100 {
+            one_shot(
+                &mut book,
+                i,
+                "10.0.0.8",
+                100.0 + i as f64 * 5.0,
+                4000,
+                &mut out,
+            );
+        }
+        assert!(out.is_empty(), "{:?}", out.first().map(|p| &p.reasons));
+    }
+
+    #[test]
+    fn malicious_fingerprint_blocks_at_first_hello() {
+        let mut book = ClientBook::new(100);
+        let mut out = Vec::new();
+        let s = start(1, "10.0.0.9", 5.0, Some(ClientClass::Malicious));
+        book.on_start(&s, &ctx(), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].decided_at, s.hello_ts);
+    }
+
+    #[test]
+    fn clients_are_bounded() {
+        let mut book = ClientBook::new(10);
+        let mut out = Vec::new();
+        for i in 0..100u32 {
+            let ip = format!("10.1.{}.{}", i / 256, i % 256);
+            book.on_start(&start(i as u64, &ip, i as f64, None), &ctx(), &mut out);
+            assert!(book.len() <= 10);
+        }
+        assert_eq!(book.evicted, 90);
+    }
+
+    #[test]
+    fn windows_forget() {
+        let mut w = Window::default();
+        let b = 10 * NS;
+        w.at(Timestamp(0), b).exchanges += 5;
+        w.at(Timestamp(25 * NS), b).exchanges += 1;
+        assert_eq!(w.sum(Timestamp(25 * NS), b).exchanges, 6);
+        assert_eq!(w.sum(Timestamp(65 * NS), b).exchanges, 1);
+        assert_eq!(w.sum(Timestamp(200 * NS), b).exchanges, 0);
+        w.at(Timestamp(200 * NS), b).exchanges += 2;
+        assert_eq!(w.sum(Timestamp(200 * NS), b).exchanges, 2);
+    }
+}

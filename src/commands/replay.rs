@@ -1,0 +1,205 @@
+//! `shakedown replay FILE...`: the whole detector over capture files.
+
+use crate::capture_input::for_each_packet;
+use crate::cli::ReplayArgs;
+use crate::config::Config;
+use crate::decisions::Decision;
+use crate::model::Model;
+use crate::pipeline::{Dispatcher, FlowRecord, FlowSink, PipelineResult};
+use crate::run_summary::RunSummary;
+use crate::timefmt::rfc3339_micros;
+use anyhow::Context as _;
+use shakedown_capture::tracker::TrackerConfig;
+use shakedown_capture::Tracker;
+use shakedown_fingerprints::reputation::Reputation;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::fingerprint::Outcome;
+
+/// Loads the configuration file if given, else the defaults.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(p) => Config::load(p),
+        None => Ok(Config::default()),
+    }
+}
+
+fn create(path: &Path, what: &str) -> anyhow::Result<BufWriter<File>> {
+    Ok(BufWriter::new(File::create(path).with_context(|| {
+        format!("cannot create {what} file {}", path.display())
+    })?))
+}
+
+/// Runs capture files through the pipeline.
+pub fn run_pipeline(
+    files: &[PathBuf],
+    cfg: Arc<Config>,
+    model: Option<Arc<Model>>,
+    emit: impl FnMut(&Decision) + Send + 'static,
+    flows: Option<FlowSink>,
+    show_progress: bool,
+) -> anyhow::Result<(RunSummary, PipelineResult)> {
+    let started = Instant::now();
+    let reputation = Arc::new(Reputation::builtin());
+    let mut dispatcher = Dispatcher::start(cfg.clone(), model, reputation, emit, flows)?;
+    let mut tracker = Tracker::new(TrackerConfig {
+        max_flows: cfg.limits.max_flows,
+        early_client_hello: true,
+        ..TrackerConfig::default()
+    });
+    let mut summary = RunSummary::default();
+    for_each_packet(files, show_progress, &mut summary, |ts, pkt| {
+        dispatcher.tick(ts);
+        tracker.process(ts, pkt, &mut |ev| dispatcher.on_event(ev));
+        true
+    });
+    tracker.flush(&mut |ev| dispatcher.on_event(ev));
+    let result = dispatcher.finish()?;
+    summary.tracker = tracker.stats();
+    summary.connections_tcp = summary.tracker.tls_connections;
+    summary.elapsed = started.elapsed();
+    Ok((summary, result))
+}
+
+pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
+    let mut cfg = load_config(args.config.as_deref())?;
+    if let Some(w) = args.workers {
+        cfg.workers = w as usize;
+    }
+    cfg.monitor |= args.monitor;
+    let model = args
+        .model
+        .as_deref()
+        .map(Model::load)
+        .transpose()?
+        .map(Arc::new);
+
+    // Decisions: to the file or standard output, flushed line by line so that
+    // nothing decided waits in a buffer.
+    let out: Box<dyn Write + Send> = match &args.decisions {
+        Some(p) => Box::new(create(p, "decisions")?),
+        None => Box::new(io::stdout()),
+    };
+    let out = Arc::new(Mutex::new((out, None::<io::Error>)));
+    let sink_out = out.clone();
+    let emit = move |d: &Decision| {
+        let mut guard = sink_out.lock().expect("decision writer");
+        let (w, err) = &mut *guard;
+        if err.is_some() {
+            return;
+        }
+        let res = serde_json::to_writer(&mut *w, d)
+            .map_err(io::Error::from)
+            .and_then(|_| w.write_all(b"\n"))
+            .and_then(|_| w.flush());
+        if let Err(e) = res {
+            *err = Some(e);
+        }
+    };
+    let flows: Option<FlowSink> = match &args.flows {
+        Some(p) => {
+            let mut w = create(p, "flows")?;
+            Some(Box::new(move |r: &FlowRecord| {
+                let _ = serde_json::to_writer(&mut w, r);
+                let _ = w.write_all(b"\n");
+            }))
+        }
+        None => None,
+    };
+    let cfg = Arc::new(cfg);
+    let (summary, result) = run_pipeline(
+        &args.files,
+        cfg.clone(),
+        model,
+        emit,
+        flows,
+        !args.no_progress,
+    )?;
+    if let Some(e) = out.lock().expect("decision writer").1.take() {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return Err(anyhow::Error::new(e).context("cannot write decisions"));
+        }
+    }
+    if !args.quiet {
+        eprintln!("shakedown: {summary}");
+        eprint!("{}", report(&result, &cfg));
+    }
+    Ok(if summary.files_failed > 0 {
+        Outcome::InputErrors
+    } else {
+        Outcome::Complete
+    })
+}
+
+/// End-of-run report: top fingerprints, top clients, decisions by scope and reason.
+pub fn report(r: &PipelineResult, cfg: &Config) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let span = match (r.first_ts, r.last_ts) {
+        (Some(a), Some(b)) => format!("{} .. {}", rfc3339_micros(a), rfc3339_micros(b)),
+        _ => "empty".into(),
+    };
+    let _ = writeln!(
+        s,
+        "capture time: {span}; {} TLS connections",
+        r.traffic.connections
+    );
+    let mut fps: Vec<_> = r.traffic.by_ja4.iter().collect();
+    fps.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
+    let _ = writeln!(s, "top fingerprints:");
+    for (ja4, (n, name)) in fps.iter().take(10) {
+        let _ = writeln!(
+            s,
+            "  {n:>8}  {ja4}  {}",
+            name.as_deref().unwrap_or("unknown stack")
+        );
+    }
+    let mut clients: Vec<_> = r.traffic.by_client.iter().collect();
+    clients.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let _ = writeln!(s, "top clients:");
+    for (ip, n) in clients.iter().take(10) {
+        let _ = writeln!(s, "  {n:>8}  {ip}");
+    }
+    let b = &r.book;
+    let _ = writeln!(
+        s,
+        "decisions{}: {} blocks, {} renewals, {} unblocks; {} duplicates dropped, {} allowlisted, {} downgraded by the brake, {} lifted by the cap",
+        if cfg.monitor { " (monitor-only)" } else { "" },
+        b.blocks,
+        b.renewals,
+        b.unblocks,
+        b.duplicates,
+        b.allowlisted,
+        b.braked,
+        b.lifted_by_cap
+    );
+    let scopes: Vec<String> = b.by_scope.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let reasons: Vec<String> = b
+        .by_reason
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "  by scope: {}",
+        if scopes.is_empty() {
+            "-".into()
+        } else {
+            scopes.join(" ")
+        }
+    );
+    let _ = writeln!(
+        s,
+        "  by reason: {}",
+        if reasons.is_empty() {
+            "-".into()
+        } else {
+            reasons.join(" ")
+        }
+    );
+    s
+}

@@ -1,0 +1,470 @@
+//! Decisions: the versioned records enforcement devices consume
+//! (docs/decisions.md), and the book that turns detector proposals into them
+//! under the safety rules: one decision per target per lifetime, renewals that
+//! extend, explicit expiry (an `unblock` when a block's time is up), allowlists,
+//! monitor-only mode, a brake on block storms and a cap on live blocks.
+
+use crate::config::{AllowRules, Config};
+use crate::proposal::{Fingerprints, Proposal, Scope};
+use crate::scoring::{severity, Reason};
+use crate::timefmt::rfc3339_micros;
+use hashbrown::HashMap;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use shakedown_capture::Timestamp;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+
+pub const SCHEMA_VERSION: u32 = 1;
+const NS: i64 = 1_000_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Block,
+    Unblock,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Enforcement devices should act on it.
+    Enforce,
+    /// Report only (`--monitor`, or downgraded by the brake).
+    Monitor,
+}
+
+/// One decision (schema version 1).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub schema_version: u32,
+    /// Stable, unique: the same replay gives the same ids.
+    pub id: String,
+    pub action: Action,
+    pub scope: Scope,
+    pub value: String,
+    pub mode: Mode,
+    pub score: f64,
+    pub severity: &'static str,
+    pub reasons: Vec<Reason>,
+    pub first_seen: String,
+    pub decided_at: String,
+    pub expires_at: Option<String>,
+    pub duration_s: Option<u64>,
+    pub sensor: String,
+    pub fingerprints: Fingerprints,
+    /// For a renewal: the id of the block it extends.
+    pub renews: Option<String>,
+    /// For an unblock: the id of the block it ends.
+    pub ends: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Active {
+    id: String,
+    mode: Mode,
+    score: f64,
+    decided_at: Timestamp,
+    expires_at: Timestamp,
+    proposal: Proposal,
+}
+
+/// Counters of the book (run summary, metrics).
+#[derive(Debug, Clone, Default)]
+pub struct BookStats {
+    pub blocks: u64,
+    pub renewals: u64,
+    pub unblocks: u64,
+    pub duplicates: u64,
+    pub allowlisted: u64,
+    pub braked: u64,
+    pub lifted_by_cap: u64,
+    pub by_scope: BTreeMap<&'static str, u64>,
+    pub by_reason: BTreeMap<&'static str, u64>,
+}
+
+pub struct DecisionBook {
+    sensor: String,
+    monitor: bool,
+    allow: AllowRules,
+    ip_ttl: i64,
+    fingerprint_ttl: i64,
+    brake_per_minute: u32,
+    max_active: usize,
+    active: HashMap<(Scope, String), Active>,
+    expiries: BinaryHeap<Reverse<(Timestamp, Scope, String)>>,
+    recent_blocks: VecDeque<Timestamp>,
+    brake_warned_at: Option<Timestamp>,
+    pub stats: BookStats,
+}
+
+impl DecisionBook {
+    pub fn new(cfg: &Config, allow: AllowRules) -> DecisionBook {
+        DecisionBook {
+            sensor: cfg.sensor.clone(),
+            monitor: cfg.monitor,
+            allow,
+            ip_ttl: cfg.decisions.ip_ttl_s as i64 * NS,
+            fingerprint_ttl: cfg.decisions.fingerprint_ttl_s as i64 * NS,
+            brake_per_minute: cfg.decisions.brake_per_minute,
+            max_active: cfg.decisions.max_active.max(1),
+            active: HashMap::new(),
+            expiries: BinaryHeap::new(),
+            recent_blocks: VecDeque::new(),
+            brake_warned_at: None,
+            stats: BookStats::default(),
+        }
+    }
+
+    pub fn active_blocks(&self) -> usize {
+        self.active.len()
+    }
+
+    fn ttl(&self, scope: Scope) -> i64 {
+        match scope {
+            Scope::Ip | Scope::IpRange => self.ip_ttl,
+            Scope::Ja4 | Scope::Ja4Tcp => self.fingerprint_ttl,
+        }
+    }
+
+    fn allowlisted(&self, p: &Proposal) -> bool {
+        match p.scope {
+            Scope::Ip => p.value.parse().is_ok_and(|ip| self.allow.allows_ip(&ip)),
+            Scope::IpRange => false,
+            Scope::Ja4 | Scope::Ja4Tcp => p
+                .fingerprints
+                .ja4
+                .as_deref()
+                .is_some_and(|j| self.allow.allows_ja4(j)),
+        }
+    }
+
+    /// Lifts blocks whose time is up (an explicit `unblock` each).
+    pub fn advance(&mut self, now: Timestamp, out: &mut Vec<Decision>) {
+        while let Some(Reverse((at, scope, value))) = self.expiries.peek().cloned() {
+            if at > now {
+                return;
+            }
+            self.expiries.pop();
+            let key = (scope, value);
+            if self.active.get(&key).is_some_and(|a| a.expires_at == at) {
+                let a = self.active.remove(&key).expect("checked");
+                out.push(self.unblock(&a, at, "expired", "the block reached its expiry time"));
+            }
+        }
+    }
+
+    /// Applies policy to a proposal; decisions (if any) go to `out`.
+    pub fn offer(&mut self, p: Proposal, out: &mut Vec<Decision>) {
+        let now = p.decided_at;
+        self.advance(now, out);
+        if self.allowlisted(&p) {
+            self.stats.allowlisted += 1;
+            return;
+        }
+        let ttl = self.ttl(p.scope);
+        let key = (p.scope, p.value.clone());
+        if let Some(a) = self.active.get(&key) {
+            if a.expires_at.nanos_since(now) > ttl / 2 {
+                self.stats.duplicates += 1;
+                return;
+            }
+            // Renewal: same target, still misbehaving, past half its lifetime.
+            let renews = a.id.clone();
+            let mode = a.mode;
+            let d = self.block(&p, mode, ttl, Some(renews));
+            self.stats.renewals += 1;
+            self.remember(&d, &p, mode, ttl);
+            out.push(d);
+            return;
+        }
+        let mut mode = if self.monitor {
+            Mode::Monitor
+        } else {
+            Mode::Enforce
+        };
+        let mut p = p;
+        if mode == Mode::Enforce {
+            while self
+                .recent_blocks
+                .front()
+                .is_some_and(|t| now.nanos_since(*t) >= 60 * NS)
+            {
+                self.recent_blocks.pop_front();
+            }
+            if self.recent_blocks.len() as u32 >= self.brake_per_minute {
+                mode = Mode::Monitor;
+                self.stats.braked += 1;
+                p.reasons.push(
+                    Reason::new(
+                        "brake",
+                        0.0,
+                        format!(
+                            "more than {} new blocks in the last minute: downgraded to monitor-only",
+                            self.brake_per_minute
+                        ),
+                    )
+                    .with("blocks_last_minute", self.recent_blocks.len() as f64),
+                );
+                if self
+                    .brake_warned_at
+                    .is_none_or(|t| now.nanos_since(t) >= 60 * NS)
+                {
+                    self.brake_warned_at = Some(now);
+                    eprintln!(
+                        "shakedown: WARNING: block storm at {}: more than {} new blocks per minute, further blocks are monitor-only (decisions.brake_per_minute)",
+                        rfc3339_micros(now),
+                        self.brake_per_minute
+                    );
+                }
+            } else {
+                self.recent_blocks.push_back(now);
+            }
+        }
+        if mode == Mode::Enforce && self.enforced() >= self.max_active {
+            // Lift the weakest live block, unless the new one is weaker still.
+            let weakest = self
+                .active
+                .iter()
+                .filter(|(_, a)| a.mode == Mode::Enforce)
+                .min_by(|x, y| x.1.score.total_cmp(&y.1.score).then_with(|| x.0.cmp(y.0)))
+                .map(|(k, a)| (k.clone(), a.score));
+            match weakest {
+                Some((k, score)) if score < p.score => {
+                    let a = self.active.remove(&k).expect("present");
+                    self.stats.lifted_by_cap += 1;
+                    out.push(self.unblock(
+                        &a,
+                        now,
+                        "cap",
+                        "lifted to make room for a stronger block (decisions.max_active)",
+                    ));
+                }
+                _ => {
+                    self.stats.lifted_by_cap += 1;
+                    return;
+                }
+            }
+        }
+        let d = self.block(&p, mode, ttl, None);
+        self.stats.blocks += 1;
+        *self.stats.by_scope.entry(p.scope.as_str()).or_default() += 1;
+        for r in &p.reasons {
+            *self.stats.by_reason.entry(r.code).or_default() += 1;
+        }
+        self.remember(&d, &p, mode, ttl);
+        out.push(d);
+    }
+
+    fn enforced(&self) -> usize {
+        self.active
+            .values()
+            .filter(|a| a.mode == Mode::Enforce)
+            .count()
+    }
+
+    fn remember(&mut self, d: &Decision, p: &Proposal, mode: Mode, ttl: i64) {
+        let expires_at = Timestamp(p.decided_at.0 + ttl);
+        self.active.insert(
+            (p.scope, p.value.clone()),
+            Active {
+                id: d.id.clone(),
+                mode,
+                score: p.score,
+                decided_at: p.decided_at,
+                expires_at,
+                proposal: p.clone(),
+            },
+        );
+        self.expiries
+            .push(Reverse((expires_at, p.scope, p.value.clone())));
+    }
+
+    fn block(&self, p: &Proposal, mode: Mode, ttl: i64, renews: Option<String>) -> Decision {
+        Decision {
+            schema_version: SCHEMA_VERSION,
+            id: decision_id(&self.sensor, Action::Block, p.scope, &p.value, p.decided_at),
+            action: Action::Block,
+            scope: p.scope,
+            value: p.value.clone(),
+            mode,
+            score: p.score,
+            severity: severity(p.score),
+            reasons: p.reasons.clone(),
+            first_seen: rfc3339_micros(p.first_seen),
+            decided_at: rfc3339_micros(p.decided_at),
+            expires_at: Some(rfc3339_micros(Timestamp(p.decided_at.0 + ttl))),
+            duration_s: Some((ttl / NS) as u64),
+            sensor: self.sensor.clone(),
+            fingerprints: p.fingerprints.clone(),
+            renews,
+            ends: None,
+        }
+    }
+
+    fn unblock(&mut self, a: &Active, at: Timestamp, code: &'static str, text: &str) -> Decision {
+        self.stats.unblocks += 1;
+        let p = &a.proposal;
+        Decision {
+            schema_version: SCHEMA_VERSION,
+            id: decision_id(&self.sensor, Action::Unblock, p.scope, &p.value, at),
+            action: Action::Unblock,
+            scope: p.scope,
+            value: p.value.clone(),
+            mode: a.mode,
+            score: a.score,
+            severity: severity(a.score),
+            reasons: vec![Reason::new(code, 0.0, text.to_string())],
+            first_seen: rfc3339_micros(p.first_seen),
+            decided_at: rfc3339_micros(at),
+            expires_at: None,
+            duration_s: None,
+            sensor: self.sensor.clone(),
+            fingerprints: p.fingerprints.clone(),
+            renews: None,
+            ends: Some(a.id.clone()),
+        }
+    }
+
+    /// When the live block on a target was decided, if any.
+    pub fn blocked_since(&self, scope: Scope, value: &str) -> Option<Timestamp> {
+        self.active
+            .get(&(scope, value.to_string()))
+            .map(|a| a.decided_at)
+    }
+}
+
+/// Deterministic id: the same sensor, target and time give the same id, so a
+/// consumer can drop redeliveries.
+pub fn decision_id(
+    sensor: &str,
+    action: Action,
+    scope: Scope,
+    value: &str,
+    at: Timestamp,
+) -> String {
+    let mut h = Sha256::new();
+    h.update(sensor.as_bytes());
+    h.update([0]);
+    h.update(match action {
+        Action::Block => b"block".as_slice(),
+        Action::Unblock => b"unblock".as_slice(),
+    });
+    h.update([0]);
+    h.update(scope.as_str().as_bytes());
+    h.update([0]);
+    h.update(value.as_bytes());
+    h.update(at.0.to_be_bytes());
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Cidr;
+
+    fn proposal(value: &str, t: i64, score: f64) -> Proposal {
+        Proposal {
+            decided_at: Timestamp(t * NS),
+            scope: Scope::Ip,
+            value: value.into(),
+            score,
+            reasons: vec![Reason::new("test", score, "t".into())],
+            first_seen: Timestamp(0),
+            fingerprints: Fingerprints::default(),
+        }
+    }
+
+    fn book(cfg: Config) -> DecisionBook {
+        let allow = cfg.allow_rules().unwrap();
+        DecisionBook::new(&cfg, allow)
+    }
+
+    #[test]
+    fn one_decision_per_lifetime_then_renewal_then_expiry() {
+        let mut b = book(Config::default());
+        let mut out = Vec::new();
+        b.offer(proposal("10.0.0.1", 0, 0.9), &mut out);
+        b.offer(proposal("10.0.0.1", 10, 0.9), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].action, Action::Block);
+        assert_eq!(out[0].duration_s, Some(3600));
+        // Past half the lifetime: a renewal pointing at the first block.
+        b.offer(proposal("10.0.0.1", 2000, 0.9), &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].renews.as_deref(), Some(out[0].id.as_str()));
+        // The renewal's expiry, not the first one, lifts the block.
+        b.advance(Timestamp(3700 * NS), &mut out);
+        assert_eq!(out.len(), 2);
+        b.advance(Timestamp(5600 * NS), &mut out);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[2].action, Action::Unblock);
+        assert_eq!(out[2].ends.as_deref(), Some(out[1].id.as_str()));
+        assert_eq!(b.active_blocks(), 0);
+    }
+
+    #[test]
+    fn allowlist_monitor_brake_and_cap() {
+        let mut cfg = Config::default();
+        cfg.allowlist.networks = vec!["10.9.0.0/16".into()];
+        cfg.decisions.brake_per_minute = 3;
+        cfg.decisions.max_active = 4;
+        let mut b = book(cfg.clone());
+        let mut out = Vec::new();
+        b.offer(proposal("10.9.1.1", 0, 0.99), &mut out);
+        assert!(out.is_empty());
+        assert_eq!(b.stats.allowlisted, 1);
+        for i in 0..5 {
+            b.offer(proposal(&format!("10.0.0.{i}"), 1, 0.9), &mut out);
+        }
+        let modes: Vec<Mode> = out.iter().map(|d| d.mode).collect();
+        assert_eq!(
+            modes,
+            vec![
+                Mode::Enforce,
+                Mode::Enforce,
+                Mode::Enforce,
+                Mode::Monitor,
+                Mode::Monitor
+            ]
+        );
+        assert!(out[4].reasons.iter().any(|r| r.code == "brake"));
+        // A minute later the brake is off again; the cap lifts the weakest.
+        out.clear();
+        b.offer(proposal("10.0.1.1", 100, 0.95), &mut out);
+        b.offer(proposal("10.0.1.2", 100, 0.97), &mut out);
+        assert_eq!(
+            out.iter().filter(|d| d.action == Action::Unblock).count(),
+            1
+        );
+        assert_eq!(b.enforced(), 4);
+
+        cfg.monitor = true;
+        let mut m = book(cfg);
+        out.clear();
+        m.offer(proposal("10.0.0.1", 0, 0.9), &mut out);
+        assert_eq!(out[0].mode, Mode::Monitor);
+    }
+
+    #[test]
+    fn ids_are_stable_and_distinct() {
+        let a = decision_id("s", Action::Block, Scope::Ip, "1.2.3.4", Timestamp(5));
+        assert_eq!(
+            a,
+            decision_id("s", Action::Block, Scope::Ip, "1.2.3.4", Timestamp(5))
+        );
+        assert_ne!(
+            a,
+            decision_id("s", Action::Block, Scope::Ip, "1.2.3.4", Timestamp(6))
+        );
+        assert_ne!(
+            a,
+            decision_id("s", Action::Unblock, Scope::Ip, "1.2.3.4", Timestamp(5))
+        );
+        assert_eq!(a.len(), 32);
+        let _ = Cidr::parse("10.0.0.0/8").unwrap();
+    }
+}

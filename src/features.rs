@@ -1,0 +1,212 @@
+//! Per-connection features from TLS record headers: request/response
+//! exchanges, their sizes and timing. No payload is ever read: a request is a
+//! burst of client application-data records, its response the burst of server
+//! records that follows.
+
+use shakedown_capture::{RecordMeta, Timestamp};
+use shakedown_fingerprints::record::{CONTENT_ALERT, CONTENT_APPLICATION_DATA};
+
+/// One request and its response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exchange {
+    /// Time of the first record of the request.
+    pub request_ts: Timestamp,
+    pub request_bytes: u32,
+    /// 0 when no response came before the next request or the end.
+    pub response_bytes: u32,
+    /// Request start to first response record, nanoseconds (`None` without response).
+    pub ttfb_ns: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Burst {
+    None,
+    Client,
+    Server,
+}
+
+/// Builds exchanges incrementally from a connection's record headers.
+#[derive(Debug, Clone)]
+pub struct ExchangeTracker {
+    tls13: bool,
+    client_app_records: u32,
+    burst: Burst,
+    request_ts: Timestamp,
+    request_bytes: u32,
+    response_bytes: u32,
+    response_first: Option<Timestamp>,
+    pub exchanges: u32,
+    pub client_app_bytes: u64,
+    pub server_app_bytes: u64,
+    pub alert: bool,
+}
+
+impl ExchangeTracker {
+    /// `tls13`: the server chose TLS 1.3, whose handshake tail (server
+    /// certificate flight, client Finished) travels in application-data records.
+    pub fn new(tls13: bool) -> ExchangeTracker {
+        ExchangeTracker {
+            tls13,
+            client_app_records: 0,
+            burst: Burst::None,
+            request_ts: Timestamp(0),
+            request_bytes: 0,
+            response_bytes: 0,
+            response_first: None,
+            exchanges: 0,
+            client_app_bytes: 0,
+            server_app_bytes: 0,
+            alert: false,
+        }
+    }
+
+    /// Feeds one record header; completed exchanges go to `out`.
+    pub fn record(&mut self, r: &RecordMeta, out: &mut impl FnMut(Exchange)) {
+        if r.content_type == CONTENT_ALERT {
+            self.alert = true;
+            return;
+        }
+        if r.content_type != CONTENT_APPLICATION_DATA {
+            return;
+        }
+        let len = r.length as u32;
+        if r.from_client {
+            self.client_app_records += 1;
+            if self.tls13 && self.client_app_records == 1 {
+                return; // the client's Finished
+            }
+            self.client_app_bytes += len as u64;
+            match self.burst {
+                Burst::Client => self.request_bytes += len,
+                Burst::Server | Burst::None => {
+                    self.complete(out);
+                    self.burst = Burst::Client;
+                    self.request_ts = r.ts;
+                    self.request_bytes = len;
+                    self.response_bytes = 0;
+                    self.response_first = None;
+                }
+            }
+        } else {
+            // Before the first request: TLS 1.3 handshake flight, session tickets.
+            if self.client_app_records == 0 || (self.tls13 && self.client_app_records == 1) {
+                return;
+            }
+            self.server_app_bytes += len as u64;
+            match self.burst {
+                Burst::Client => {
+                    self.burst = Burst::Server;
+                    self.response_first = Some(r.ts);
+                    self.response_bytes = len;
+                }
+                Burst::Server => self.response_bytes += len,
+                Burst::None => {}
+            }
+        }
+    }
+
+    /// Sets whether the server chose TLS 1.3 (known once its hello is seen,
+    /// before any application data).
+    pub fn set_tls13(&mut self, tls13: bool) {
+        self.tls13 = tls13;
+    }
+
+    /// Emits the exchange in progress (end of connection).
+    pub fn finish(&mut self, out: &mut impl FnMut(Exchange)) {
+        self.complete(out);
+        self.burst = Burst::None;
+    }
+
+    fn complete(&mut self, out: &mut impl FnMut(Exchange)) {
+        if self.burst == Burst::None {
+            return;
+        }
+        self.exchanges += 1;
+        out(Exchange {
+            request_ts: self.request_ts,
+            request_bytes: self.request_bytes,
+            response_bytes: self.response_bytes,
+            ttfb_ns: self.response_first.map(|t| t.nanos_since(self.request_ts)),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(ts: i64, from_client: bool, ct: u8, len: u16) -> RecordMeta {
+        RecordMeta {
+            ts: Timestamp(ts),
+            from_client,
+            content_type: ct,
+            length: len,
+        }
+    }
+
+    fn run(tls13: bool, recs: &[RecordMeta]) -> (Vec<Exchange>, ExchangeTracker) {
+        let mut t = ExchangeTracker::new(tls13);
+        let mut out = Vec::new();
+        for r in recs {
+            t.record(r, &mut |e| out.push(e));
+        }
+        t.finish(&mut |e| out.push(e));
+        (out, t)
+    }
+
+    #[test]
+    fn tls13_handshake_tail_is_not_an_exchange() {
+        let recs = [
+            rec(0, true, 22, 512),   // ClientHello
+            rec(1, false, 22, 90),   // ServerHello
+            rec(1, false, 20, 1),    // CCS
+            rec(1, false, 23, 2000), // EE..Finished
+            rec(2, true, 20, 1),     // CCS
+            rec(2, true, 23, 53),    // client Finished
+            rec(2, true, 23, 300),   // request 1
+            rec(3, false, 23, 250),  // ticket (merged into response)
+            rec(4, false, 23, 1000), // response 1
+            rec(5, false, 23, 400),
+            rec(9, true, 23, 310),  // request 2
+            rec(10, false, 23, 30), // response 2
+        ];
+        let (ex, t) = run(true, &recs);
+        assert_eq!(ex.len(), 2);
+        assert_eq!(
+            (ex[0].request_bytes, ex[0].response_bytes, ex[0].ttfb_ns),
+            (300, 1650, Some(1))
+        );
+        assert_eq!((ex[1].request_bytes, ex[1].response_bytes), (310, 30));
+        assert_eq!(t.exchanges, 2);
+    }
+
+    #[test]
+    fn tls12_and_unanswered_request_and_alert() {
+        let recs = [
+            rec(0, true, 23, 100),
+            rec(1, true, 23, 20),
+            rec(2, false, 23, 40),
+            rec(3, true, 23, 100),
+            rec(4, true, 21, 2),
+        ];
+        let (ex, t) = run(false, &recs);
+        assert_eq!(ex.len(), 2);
+        assert_eq!(ex[0].request_bytes, 120);
+        assert_eq!((ex[1].response_bytes, ex[1].ttfb_ns), (0, None));
+        assert!(t.alert);
+    }
+
+    #[test]
+    fn handshake_only_has_no_exchange() {
+        let (ex, t) = run(
+            true,
+            &[
+                rec(0, true, 22, 512),
+                rec(1, false, 22, 90),
+                rec(1, false, 23, 2000),
+            ],
+        );
+        assert!(ex.is_empty());
+        assert_eq!(t.client_app_bytes, 0);
+    }
+}

@@ -1,0 +1,497 @@
+//! Per-fingerprint populations: which addresses use one client stack
+//! (`ja4~tcp_sig`) in a sliding window, and the detector for distributed
+//! attacks: many addresses, each making a few login-like attempts (one to three
+//! short connections answered with small responses) with the same stack. One
+//! `PopulationBook` per worker holds the fingerprints of that worker's shard.
+
+use crate::client_behaviour::Context;
+use crate::observations::{ConnEnd, ConnStart};
+use crate::proposal::{Fingerprints, Proposal, Scope};
+use crate::scoring::{combine, Reason};
+use hashbrown::{HashMap, HashSet};
+use shakedown_capture::Timestamp;
+use shakedown_fingerprints::reputation::ClientClass;
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+const NS: i64 = 1_000_000_000;
+
+#[derive(Debug, Clone, Copy)]
+struct AddrStats {
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+    connections: u32,
+    exchanges: u32,
+    small_responses: u32,
+    max_exchanges_per_connection: u32,
+}
+
+impl AddrStats {
+    /// One to three short connections, every answer small: a login attempt pattern.
+    fn login_like(&self) -> bool {
+        self.connections <= 3
+            && self.exchanges >= 1
+            && self.small_responses == self.exchanges
+            && self.max_exchanges_per_connection <= 3
+    }
+}
+
+#[derive(Debug)]
+struct Population {
+    fingerprints: Fingerprints,
+    class: Option<ClientClass>,
+    first_seen: Timestamp,
+    connections: u64,
+    addrs: HashMap<IpAddr, AddrStats>,
+    /// Insertion order of addresses, for expiry: (last_seen when queued, ip).
+    order: VecDeque<(Timestamp, IpAddr)>,
+    login_like: u32,
+    alarm_until: Option<Timestamp>,
+    proposed: HashSet<IpAddr>,
+    fingerprint_proposed_at: Option<Timestamp>,
+    /// Learning: largest population seen in one window, and flagged addresses.
+    max_window_addresses: u64,
+    flagged: HashSet<IpAddr>,
+}
+
+/// Summary of a population for learning a model.
+#[derive(Debug, Clone)]
+pub struct PopulationSummary {
+    pub key: Arc<str>,
+    pub ja4: Option<Arc<str>>,
+    pub class: Option<ClientClass>,
+    pub connections: u64,
+    pub max_window_addresses: u64,
+    pub flagged: Vec<IpAddr>,
+}
+
+pub struct PopulationBook {
+    pops: HashMap<Arc<str>, Population>,
+    queue: VecDeque<(Timestamp, Arc<str>)>,
+    capacity: usize,
+    max_addresses: usize,
+    pub evicted: u64,
+}
+
+impl PopulationBook {
+    pub fn new(capacity: usize, max_addresses: usize) -> PopulationBook {
+        PopulationBook {
+            pops: HashMap::new(),
+            queue: VecDeque::new(),
+            capacity: capacity.max(1),
+            max_addresses: max_addresses.max(16),
+            evicted: 0,
+        }
+    }
+
+    fn population(&mut self, s: &ConnStart, key: &Arc<str>, ts: Timestamp) -> &mut Population {
+        if !self.pops.contains_key(key) {
+            while self.pops.len() >= self.capacity {
+                let Some((queued, k)) = self.queue.pop_front() else {
+                    break;
+                };
+                match self.pops.get(&k) {
+                    Some(p) if p.last_seen() > queued => {
+                        let last = p.last_seen();
+                        self.queue.push_back((last, k));
+                    }
+                    Some(_) => {
+                        self.pops.remove(&k);
+                        self.evicted += 1;
+                    }
+                    None => {}
+                }
+            }
+            self.queue.push_back((ts, key.clone()));
+        }
+        self.pops.entry(key.clone()).or_insert_with(|| Population {
+            fingerprints: Fingerprints {
+                ja4: s.ja4.clone(),
+                ja3: s.ja3.clone(),
+                tcp_sig: s.tcp_sig.clone(),
+                ja4_tcp: s.ja4_tcp.clone(),
+                class: s.class.map(ClientClass::as_str),
+                stack: s.class_name.clone(),
+            },
+            class: s.class,
+            first_seen: ts,
+            connections: 0,
+            addrs: HashMap::new(),
+            order: VecDeque::new(),
+            login_like: 0,
+            alarm_until: None,
+            proposed: HashSet::new(),
+            fingerprint_proposed_at: None,
+            max_window_addresses: 0,
+            flagged: HashSet::new(),
+        })
+    }
+
+    pub fn on_start(&mut self, s: &ConnStart, ctx: &Context, out: &mut Vec<Proposal>) {
+        let Some(key) = s.population_key().cloned() else {
+            return;
+        };
+        let max_addresses = self.max_addresses;
+        let window = ctx.cfg.windows.population_s as i64 * NS;
+        let now = s.observed_at;
+        let p = self.population(s, &key, now);
+        p.connections += 1;
+        p.expire(now, window);
+        let is_new = !p.addrs.contains_key(&s.client);
+        p.update(s.client, now, max_addresses, |a| a.connections += 1);
+        p.max_window_addresses = p.max_window_addresses.max(p.addrs.len() as u64);
+        // During an attack, a new address with the attacking stack is blocked at
+        // its first ClientHello (never for browser stacks: humans share them).
+        let alarm = p.alarm_until.is_some_and(|t| now <= t);
+        if alarm
+            && is_new
+            && p.class != Some(ClientClass::Browser)
+            && !p.proposed.contains(&s.client)
+        {
+            let reasons = vec![p.member_reason(
+                ctx,
+                "new address of a client stack under distributed attack",
+            )];
+            p.propose_ip(s.client, now, reasons, out);
+        }
+    }
+
+    pub fn on_end(&mut self, e: &ConnEnd, ctx: &Context, out: &mut Vec<Proposal>) {
+        let s = &e.start;
+        let Some(key) = s.population_key().cloned() else {
+            return;
+        };
+        let max_addresses = self.max_addresses;
+        let window = ctx.cfg.windows.population_s as i64 * NS;
+        let now = e.observed_at;
+        let p = self.population(s, &key, now);
+        p.expire(now, window);
+        let ex = e.exchanges;
+        let small = e.small_responses;
+        p.update(s.client, now, max_addresses, |a| {
+            a.exchanges += ex;
+            a.small_responses += small;
+            a.max_exchanges_per_connection = a.max_exchanges_per_connection.max(ex);
+        });
+        let threshold = p.threshold(ctx, &key);
+        let alarm = p.alarm_until.is_some_and(|t| now <= t);
+        if p.login_like as f64 >= threshold {
+            if !alarm {
+                p.raise(now, threshold, ctx, out);
+            }
+            p.alarm_until = Some(Timestamp(now.0 + window));
+        } else if alarm
+            && !p.proposed.contains(&s.client)
+            && p.addrs.get(&s.client).is_some_and(AddrStats::login_like)
+        {
+            let reasons = vec![p.member_reason(
+                ctx,
+                "login-like attempts with a client stack under distributed attack",
+            )];
+            p.propose_ip(s.client, now, reasons, out);
+        }
+    }
+
+    pub fn summaries(&self) -> Vec<PopulationSummary> {
+        let mut v: Vec<PopulationSummary> = self
+            .pops
+            .iter()
+            .map(|(k, p)| {
+                let mut flagged: Vec<IpAddr> = p.flagged.iter().copied().collect();
+                flagged.sort();
+                PopulationSummary {
+                    key: k.clone(),
+                    ja4: p.fingerprints.ja4.clone(),
+                    class: p.class,
+                    connections: p.connections,
+                    max_window_addresses: p.max_window_addresses,
+                    flagged,
+                }
+            })
+            .collect();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        v
+    }
+}
+
+impl Population {
+    fn last_seen(&self) -> Timestamp {
+        self.order.back().map_or(self.first_seen, |(t, _)| *t)
+    }
+
+    /// Changes one address's stats, keeping the login-like count right.
+    fn update(
+        &mut self,
+        ip: IpAddr,
+        ts: Timestamp,
+        max_addresses: usize,
+        f: impl FnOnce(&mut AddrStats),
+    ) {
+        if !self.addrs.contains_key(&ip) {
+            while self.addrs.len() >= max_addresses {
+                let Some((_, old)) = self.order.pop_front() else {
+                    break;
+                };
+                self.remove(&old);
+            }
+            self.addrs.insert(
+                ip,
+                AddrStats {
+                    first_seen: ts,
+                    last_seen: ts,
+                    connections: 0,
+                    exchanges: 0,
+                    small_responses: 0,
+                    max_exchanges_per_connection: 0,
+                },
+            );
+            self.order.push_back((ts, ip));
+        }
+        let a = self.addrs.get_mut(&ip).expect("inserted above");
+        let before = a.login_like();
+        f(a);
+        if ts > a.last_seen {
+            a.last_seen = ts;
+        }
+        let after = a.login_like();
+        match (before, after) {
+            (false, true) => self.login_like += 1,
+            (true, false) => self.login_like -= 1,
+            _ => {}
+        }
+    }
+
+    fn remove(&mut self, ip: &IpAddr) {
+        if let Some(a) = self.addrs.remove(ip) {
+            if a.login_like() {
+                self.login_like -= 1;
+            }
+        }
+    }
+
+    /// Forgets addresses not seen within the window.
+    fn expire(&mut self, now: Timestamp, window: i64) {
+        while let Some(&(queued, ip)) = self.order.front() {
+            if now.nanos_since(queued) < window {
+                return;
+            }
+            self.order.pop_front();
+            match self.addrs.get(&ip) {
+                Some(a) if now.nanos_since(a.last_seen) < window => {
+                    let last = a.last_seen;
+                    self.order.push_back((last, ip));
+                }
+                Some(_) => self.remove(&ip),
+                None => {}
+            }
+        }
+    }
+
+    /// Login-like addresses needed for an alarm: the configured floor, raised to
+    /// three times the largest normal population the model saw for this stack;
+    /// ten times higher for browser stacks (humans share them).
+    fn threshold(&self, ctx: &Context, key: &str) -> f64 {
+        let mut t = ctx.cfg.thresholds.population_addresses as f64;
+        if let Some(p) = ctx.model.as_ref().and_then(|m| m.profile(key)) {
+            t = t.max(3.0 * p.max_window_addresses.saturating_sub(p.flagged_addresses) as f64);
+        }
+        if self.class == Some(ClientClass::Browser) {
+            t *= 10.0;
+        }
+        t
+    }
+
+    fn member_reason(&self, ctx: &Context, what: &str) -> Reason {
+        Reason::new(
+            "distributed_attack",
+            0.9,
+            format!(
+                "{what}: {} addresses made login-like attempts with this stack in {} s",
+                self.login_like, ctx.cfg.windows.population_s
+            ),
+        )
+        .with("login_like_addresses", self.login_like as f64)
+        .with("window_addresses", self.addrs.len() as f64)
+    }
+
+    /// The alarm: block the stack (unless it is a browser's) and every address
+    /// that took part.
+    fn raise(&mut self, now: Timestamp, threshold: f64, ctx: &Context, out: &mut Vec<Proposal>) {
+        let reason = self
+            .member_reason(ctx, "distributed login attempts")
+            .with("threshold", threshold);
+        let half_ttl = ctx.cfg.decisions.fingerprint_ttl_s as i64 * NS / 2;
+        if ctx.cfg.decisions.fingerprint_blocks
+            && self.class != Some(ClientClass::Browser)
+            && self
+                .fingerprint_proposed_at
+                .is_none_or(|t| now.nanos_since(t) >= half_ttl)
+        {
+            if let Some(value) = &self.fingerprints.ja4_tcp {
+                self.fingerprint_proposed_at = Some(now);
+                out.push(Proposal {
+                    decided_at: now,
+                    scope: Scope::Ja4Tcp,
+                    value: value.to_string(),
+                    score: combine(std::slice::from_ref(&reason)),
+                    reasons: vec![reason.clone()],
+                    first_seen: self.first_seen,
+                    fingerprints: self.fingerprints.clone(),
+                });
+            }
+        }
+        let mut members: Vec<IpAddr> = self
+            .addrs
+            .iter()
+            .filter(|(ip, a)| a.login_like() && !self.proposed.contains(*ip))
+            .map(|(ip, _)| *ip)
+            .collect();
+        members.sort();
+        for ip in members {
+            self.propose_ip(ip, now, vec![reason.clone()], out);
+        }
+    }
+
+    fn propose_ip(
+        &mut self,
+        ip: IpAddr,
+        now: Timestamp,
+        reasons: Vec<Reason>,
+        out: &mut Vec<Proposal>,
+    ) {
+        self.proposed.insert(ip);
+        if self.flagged.len() < 65_536 {
+            self.flagged.insert(ip);
+        }
+        let first_seen = self.addrs.get(&ip).map_or(now, |a| a.first_seen);
+        out.push(Proposal {
+            decided_at: now,
+            scope: Scope::Ip,
+            value: ip.to_string(),
+            score: combine(&reasons),
+            reasons,
+            first_seen,
+            fingerprints: self.fingerprints.clone(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn ctx() -> Context {
+        Context {
+            cfg: Arc::new(Config::default()),
+            model: None,
+        }
+    }
+
+    fn conn(
+        ip: IpAddr,
+        t: f64,
+        class: Option<ClientClass>,
+        small: bool,
+    ) -> (Arc<ConnStart>, ConnEnd) {
+        let s = Arc::new(ConnStart {
+            id: 0,
+            client: ip,
+            hello_ts: Timestamp((t * 1e9) as i64),
+            observed_at: Timestamp((t * 1e9) as i64),
+            ja4: Some("t13d1812h1_85036bcba153_b26ce05bbdd6".into()),
+            ja3: None,
+            tcp_sig: Some("sig".into()),
+            ja4_tcp: Some("t13d1812h1_85036bcba153_b26ce05bbdd6~sig".into()),
+            class,
+            class_name: None,
+            sni_present: true,
+            resumption: false,
+        });
+        let e = ConnEnd {
+            start: s.clone(),
+            end_ts: Timestamp(((t + 0.05) * 1e9) as i64),
+            observed_at: Timestamp(((t + 0.05) * 1e9) as i64),
+            exchanges: 1,
+            small_responses: small as u32,
+            client_app_bytes: 300,
+            server_app_bytes: 60,
+            failed: false,
+        };
+        (s, e)
+    }
+
+    #[test]
+    fn distributed_stuffing_blocks_the_stack_and_every_member() {
+        let mut book = PopulationBook::new(100, 4096);
+        let mut out = Vec::new();
+        let c = ctx();
+        for i in 0..60u32 {
+            let ip: IpAddr = format!("10.77.{}.{}", i / 200, i % 200 + 1)
+                .parse()
+                .unwrap();
+            let (s, e) = conn(ip, i as f64 * 2.0, Some(ClientClass::Library), true);
+            book.on_start(&s, &c, &mut out);
+            book.on_end(&e, &c, &mut out);
+        }
+        let fp = out.iter().filter(|p| p.scope == Scope::Ja4Tcp).count();
+        let ips: HashSet<&str> = out
+            .iter()
+            .filter(|p| p.scope == Scope::Ip)
+            .map(|p| p.value.as_str())
+            .collect();
+        assert_eq!(fp, 1);
+        assert_eq!(
+            ips.len(),
+            60,
+            "every member, including the first ones, is blocked"
+        );
+    }
+
+    #[test]
+    fn browsers_need_a_much_larger_population_and_never_get_a_stack_block() {
+        let mut book = PopulationBook::new(100, 4096);
+        let mut out = Vec::new();
+        let c = ctx();
+        for i in 0..100u32 {
+            let ip: IpAddr = format!("10.78.0.{}", i + 1).parse().unwrap();
+            let (s, e) = conn(ip, i as f64, Some(ClientClass::Browser), true);
+            book.on_start(&s, &c, &mut out);
+            book.on_end(&e, &c, &mut out);
+        }
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn normal_users_of_a_stack_do_not_raise_an_alarm() {
+        let mut book = PopulationBook::new(100, 4096);
+        let mut out = Vec::new();
+        let c = ctx();
+        for i in 0..200u32 {
+            let ip: IpAddr = format!("10.79.0.{}", i % 250 + 1).parse().unwrap();
+            // Big responses: real API use, not login failures.
+            let (s, e) = conn(ip, i as f64, Some(ClientClass::Library), false);
+            book.on_start(&s, &c, &mut out);
+            book.on_end(&e, &c, &mut out);
+        }
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn populations_are_bounded() {
+        let mut book = PopulationBook::new(100, 32);
+        let mut out = Vec::new();
+        let c = ctx();
+        for i in 0..1000u32 {
+            let ip: IpAddr = format!("10.80.{}.{}", i / 250, i % 250 + 1)
+                .parse()
+                .unwrap();
+            let (s, e) = conn(ip, i as f64 * 0.01, Some(ClientClass::Browser), false);
+            book.on_start(&s, &c, &mut out);
+            book.on_end(&e, &c, &mut out);
+        }
+        let p = book.pops.values().next().unwrap();
+        assert!(p.addrs.len() <= 32);
+    }
+}

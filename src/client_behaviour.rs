@@ -580,6 +580,7 @@ fn propose(
         reasons,
         first_seen: st.first_seen,
         fingerprints: st.latest.clone(),
+        origin: None,
     });
 }
 

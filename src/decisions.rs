@@ -375,6 +375,7 @@ mod tests {
             reasons: vec![Reason::new("test", score, "t".into())],
             first_seen: Timestamp(0),
             fingerprints: Fingerprints::default(),
+            origin: None,
         }
     }
 

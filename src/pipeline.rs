@@ -30,6 +30,7 @@ use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 const NS: i64 = 1_000_000_000;
 /// Items queued per worker before the capture thread waits (replay) or drops (live).
@@ -45,12 +46,15 @@ enum Role {
 
 enum WorkItem {
     /// Observations in capture order (batched: one channel operation per batch).
-    Batch(Vec<(Role, Observation)>),
+    Batch(Vec<(Role, Observation, Instant)>),
     Stop,
 }
 
 /// Observations per batch sent to a worker.
 const BATCH: usize = 256;
+
+/// What the sink hands back at the end: learning summaries and latencies.
+type SinkResults = (Vec<ClientSummary>, Vec<PopulationSummary>, Vec<u64>);
 
 enum SinkMsg {
     Proposals(Vec<Proposal>),
@@ -64,7 +68,10 @@ pub type FlowSink = Box<dyn FnMut(&FlowRecord) + Send>;
 /// Per-connection record of `--flows`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FlowRecord {
+    /// First packet of the connection.
     pub ts: String,
+    /// First ClientHello.
+    pub hello_ts: String,
     pub transport: &'static str,
     pub src_ip: String,
     pub src_port: u16,
@@ -74,6 +81,7 @@ pub struct FlowRecord {
     pub ja4: Option<Arc<str>>,
     pub ja3: Option<Arc<str>>,
     pub tcp_sig: Option<Arc<str>>,
+    pub ja4_tcp: Option<Arc<str>>,
     pub class: Option<&'static str>,
     pub stack: Option<Arc<str>>,
     pub duration_s: f64,
@@ -109,6 +117,9 @@ pub struct TrafficStats {
 
 /// Outcome of a pipeline run.
 pub struct PipelineResult {
+    /// Wall-clock microseconds from an observation leaving the capture thread
+    /// to the decision it caused being written (sample of at most 100,000).
+    pub decision_latency_us: Vec<u64>,
     pub book: BookStats,
     pub clients: Vec<ClientSummary>,
     pub populations: Vec<PopulationSummary>,
@@ -120,10 +131,10 @@ pub struct PipelineResult {
 /// The capture-thread side: turns flow events into observations and routes them.
 pub struct Dispatcher {
     workers: Vec<Sender<WorkItem>>,
-    batches: Vec<Vec<(Role, Observation)>>,
+    batches: Vec<Vec<(Role, Observation, Instant)>>,
     handles: Vec<JoinHandle<()>>,
     sink: Option<JoinHandle<BookStats>>,
-    sink_results: Receiver<(Vec<ClientSummary>, Vec<PopulationSummary>)>,
+    sink_results: Receiver<SinkResults>,
     cache: FingerprintCache,
     reputation: Arc<Reputation>,
     tracked: HashMap<u64, Tracked>,
@@ -209,7 +220,7 @@ impl Dispatcher {
 
     fn send(&mut self, worker: usize, role: Role, obs: Observation) {
         let batch = &mut self.batches[worker];
-        batch.push((role, obs));
+        batch.push((role, obs, Instant::now()));
         if batch.len() >= BATCH {
             self.flush(worker);
         }
@@ -417,6 +428,7 @@ impl Dispatcher {
         if let Some(out) = &mut self.flows_out {
             out(&FlowRecord {
                 ts: crate::timefmt::rfc3339_micros(end.first_ts),
+                hello_ts: crate::timefmt::rfc3339_micros(start.hello_ts),
                 transport: t.transport,
                 src_ip: start.client.to_string(),
                 src_port: t.client_port,
@@ -426,6 +438,7 @@ impl Dispatcher {
                 ja4: start.ja4.clone(),
                 ja3: start.ja3.clone(),
                 tcp_sig: start.tcp_sig.clone(),
+                ja4_tcp: start.ja4_tcp.clone(),
                 class: start.class.map(|c| c.as_str()),
                 stack: start.class_name.clone(),
                 duration_s: end.last_ts.nanos_since(end.first_ts) as f64 / 1e9,
@@ -465,8 +478,10 @@ impl Dispatcher {
             .expect("sink started")
             .join()
             .map_err(|_| anyhow::anyhow!("the decision sink panicked"))?;
-        let (clients, populations) = self.sink_results.recv().unwrap_or_default();
+        let (clients, populations, decision_latency_us) =
+            self.sink_results.recv().unwrap_or_default();
         Ok(PipelineResult {
+            decision_latency_us,
             book,
             clients,
             populations,
@@ -494,7 +509,8 @@ fn worker(
             WorkItem::Batch(b) => b,
             WorkItem::Stop => break,
         };
-        for (role, obs) in batch {
+        for (role, obs, sent) in batch {
+            let before = out.len();
             let client = role != Role::Population;
             let population = role != Role::Client;
             match &obs {
@@ -526,6 +542,9 @@ fn worker(
                     let _ = sink.send(SinkMsg::Watermark(idx, *ts));
                 }
             }
+            for p in out.iter_mut().skip(before) {
+                p.origin = Some(sent);
+            }
         }
     }
     if !out.is_empty() {
@@ -540,8 +559,9 @@ fn sink(
     rx: Receiver<SinkMsg>,
     mut book: DecisionBook,
     emit: &mut impl FnMut(&Decision),
-    results: Sender<(Vec<ClientSummary>, Vec<PopulationSummary>)>,
+    results: Sender<SinkResults>,
 ) -> BookStats {
+    let mut latencies: Vec<u64> = Vec::new();
     let mut pending: Vec<Proposal> = Vec::new();
     let mut marks = vec![Timestamp(i64::MIN); workers];
     let mut done = 0;
@@ -565,7 +585,14 @@ fn sink(
                 None => pending.len(),
             };
             for p in pending.drain(..cut) {
+                let origin = p.origin;
+                let before = decisions.len();
                 book.offer(p, &mut decisions);
+                if let Some(o) = origin {
+                    if decisions.len() > before && latencies.len() < 100_000 {
+                        latencies.push(o.elapsed().as_micros() as u64);
+                    }
+                }
             }
             if let Some(t) = upto {
                 book.advance(Timestamp(t.0 - 1), &mut decisions);
@@ -597,7 +624,7 @@ fn sink(
     release(&mut pending, None, &mut book);
     clients.sort_by_key(|c| c.ip);
     populations.sort_by(|a, b| a.key.cmp(&b.key));
-    let _ = results.send((clients, populations));
+    let _ = results.send((clients, populations, latencies));
     book.stats.clone()
 }
 

@@ -338,6 +338,7 @@ impl Population {
                     reasons: vec![reason.clone()],
                     first_seen: self.first_seen,
                     fingerprints: self.fingerprints.clone(),
+                    origin: None,
                 });
             }
         }
@@ -373,6 +374,7 @@ impl Population {
             reasons,
             first_seen,
             fingerprints: self.fingerprints.clone(),
+            origin: None,
         });
     }
 }

@@ -50,6 +50,9 @@ pub struct Proposal {
     /// When the target was first seen.
     pub first_seen: Timestamp,
     pub fingerprints: Fingerprints,
+    /// Wall-clock time the observation behind the proposal left the capture
+    /// thread (latency measurement only; never part of a decision).
+    pub origin: Option<std::time::Instant>,
 }
 
 impl Proposal {

@@ -201,5 +201,15 @@ pub fn report(r: &PipelineResult, cfg: &Config) -> String {
             reasons.join(" ")
         }
     );
+    if !r.decision_latency_us.is_empty() {
+        let mut l: Vec<f64> = r.decision_latency_us.iter().map(|&x| x as f64).collect();
+        let p50 = crate::model::quantile(&mut l, 0.5);
+        let p99 = crate::model::quantile(&mut l, 0.99);
+        let _ = writeln!(
+            s,
+            "  latency from observation to decision (wall clock, {} decisions): p50 {p50:.0} us, p99 {p99:.0} us",
+            l.len()
+        );
+    }
     s
 }

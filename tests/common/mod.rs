@@ -2,6 +2,7 @@
 //! run the `shakedown` binary on them.
 #![allow(dead_code)]
 
+pub mod evaluate;
 pub mod reference;
 
 use etherparse::PacketBuilder;

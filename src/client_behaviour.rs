@@ -141,8 +141,33 @@ pub struct ClientBook {
     clients: HashMap<IpAddr, ClientState>,
     /// Least-recently-seen order, lazily maintained: (last_seen when queued, ip).
     queue: VecDeque<(Timestamp, IpAddr)>,
+    /// Address ranges (/24, /48) of the clients, for range decisions.
+    ranges: HashMap<(IpAddr, u8), RangeState>,
     capacity: usize,
     pub evicted: u64,
+}
+
+/// Addresses per range remembered (a /24 has 256).
+const RANGE_MEMBERS: usize = 256;
+
+#[derive(Debug, Default)]
+struct RangeState {
+    /// Addresses of the range seen (at most RANGE_MEMBERS).
+    members: Vec<IpAddr>,
+    /// Recent address blocks in the range: (time, address).
+    offenders: VecDeque<(Timestamp, IpAddr)>,
+    proposed_at: Option<Timestamp>,
+}
+
+/// The /24 (IPv4) or /48 (IPv6) an address belongs to.
+fn range_of(ip: &IpAddr) -> (IpAddr, u8) {
+    match ip {
+        IpAddr::V4(v4) => (IpAddr::V4((u32::from(*v4) & 0xffff_ff00).into()), 24),
+        IpAddr::V6(v6) => (
+            IpAddr::V6((u128::from(*v6) & !((1u128 << 80) - 1)).into()),
+            48,
+        ),
+    }
 }
 
 impl ClientBook {
@@ -150,6 +175,7 @@ impl ClientBook {
         ClientBook {
             clients: HashMap::new(),
             queue: VecDeque::new(),
+            ranges: HashMap::new(),
             capacity: capacity.max(1),
             evicted: 0,
         }
@@ -167,6 +193,12 @@ impl ClientBook {
         if !self.clients.contains_key(&ip) {
             self.make_room();
             self.queue.push_back((ts, ip));
+            if self.ranges.len() < self.capacity {
+                let r = self.ranges.entry(range_of(&ip)).or_default();
+                if r.members.len() < RANGE_MEMBERS && !r.members.contains(&ip) {
+                    r.members.push(ip);
+                }
+            }
         }
         let st = self.clients.entry(ip).or_insert_with(|| ClientState {
             first_seen: ts,
@@ -240,7 +272,9 @@ impl ClientBook {
         }
         let mut reasons = stack_reasons(s, ctx);
         reasons.extend(behaviour_reasons(st, now, ctx));
+        let before = out.len();
         propose(st, s.client, now, reasons, ctx, out);
+        self.check_range(s.client, now, before, ctx, out);
     }
 
     /// Exchanges of a connection as they complete.
@@ -271,7 +305,9 @@ impl ClientBook {
         }
         let mut reasons = stack_reasons(s, ctx);
         reasons.extend(behaviour_reasons(st, ts, ctx));
+        let before = out.len();
         propose(st, s.client, ts, reasons, ctx, out);
+        self.check_range(s.client, ts, before, ctx, out);
     }
 
     /// A connection's end.
@@ -296,7 +332,87 @@ impl ClientBook {
         st.recent_ends.push_back((now, e.exchanges));
         let mut reasons = stack_reasons(&e.start, ctx);
         reasons.extend(behaviour_reasons(st, now, ctx));
+        let before = out.len();
         propose(st, e.start.client, now, reasons, ctx, out);
+        self.check_range(e.start.client, now, before, ctx, out);
+    }
+
+    /// After an address block: block its range if enough of the range's
+    /// addresses were blocked recently and none of its other addresses is active.
+    fn check_range(
+        &mut self,
+        ip: IpAddr,
+        now: Timestamp,
+        before: usize,
+        ctx: &Context,
+        out: &mut Vec<Proposal>,
+    ) {
+        if out.len() == before {
+            return;
+        }
+        let window = ctx.cfg.windows.population_s as i64 * NS;
+        let key = range_of(&ip);
+        let Some(r) = self.ranges.get_mut(&key) else {
+            return;
+        };
+        while r
+            .offenders
+            .front()
+            .is_some_and(|(t, _)| now.nanos_since(*t) >= window)
+        {
+            r.offenders.pop_front();
+        }
+        if r.offenders.len() >= RANGE_MEMBERS {
+            r.offenders.pop_front();
+        }
+        r.offenders.push_back((now, ip));
+        let mut offenders: Vec<IpAddr> = r.offenders.iter().map(|(_, a)| *a).collect();
+        offenders.sort();
+        offenders.dedup();
+        let half_ttl = ctx.cfg.decisions.ip_ttl_s as i64 * NS / 2;
+        if (offenders.len() as u32) < ctx.cfg.thresholds.range_addresses
+            || r.proposed_at.is_some_and(|t| now.nanos_since(t) < half_ttl)
+        {
+            return;
+        }
+        let innocent = r.members.iter().any(|m| {
+            offenders.binary_search(m).is_err()
+                && self.clients.get(m).is_some_and(|c| {
+                    now.nanos_since(c.last_seen) < window && c.proposed_at.is_none()
+                })
+        });
+        if innocent {
+            return;
+        }
+        r.proposed_at = Some(now);
+        let (net, prefix) = key;
+        let first_seen = r
+            .members
+            .iter()
+            .filter_map(|m| self.clients.get(m).map(|c| c.first_seen))
+            .min()
+            .unwrap_or(now);
+        let reason = Reason::new(
+            "range_of_offenders",
+            0.9,
+            format!(
+                "{} addresses of {net}/{prefix} blocked in {} s and no other address of the range active",
+                offenders.len(),
+                ctx.cfg.windows.population_s
+            ),
+        )
+        .with("blocked_addresses", offenders.len() as f64)
+        .with("known_addresses", r.members.len() as f64);
+        out.push(Proposal {
+            decided_at: now,
+            scope: Scope::IpRange,
+            value: format!("{net}/{prefix}"),
+            score: combine(std::slice::from_ref(&reason)),
+            reasons: vec![reason],
+            first_seen,
+            fingerprints: out[before].fingerprints.clone(),
+            origin: None,
+        });
     }
 
     /// Summaries for learning, sorted by address.
@@ -699,6 +815,28 @@ mod tests {
         book.on_start(&s, &ctx(), &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].decided_at, s.hello_ts);
+    }
+
+    #[test]
+    fn a_range_of_offenders_is_blocked_only_when_nobody_else_is_there() {
+        let mut book = ClientBook::new(10_000);
+        let mut out = Vec::new();
+        // A human in 10.5.5.0/24 keeps that range open.
+        book.on_start(&start(9999, "10.5.5.200", 0.0, None), &ctx(), &mut out);
+        for r in ["10.6.6", "10.5.5"] {
+            for a in 1..=20u32 {
+                let ip = format!("{r}.{a}");
+                let s = start(a as u64, &ip, a as f64, Some(ClientClass::Malicious));
+                book.on_start(&s, &ctx(), &mut out);
+            }
+        }
+        let ranges: Vec<&str> = out
+            .iter()
+            .filter(|p| p.scope == Scope::IpRange)
+            .map(|p| p.value.as_str())
+            .collect();
+        assert_eq!(ranges, vec!["10.6.6.0/24"]);
+        assert_eq!(out.iter().filter(|p| p.scope == Scope::Ip).count(), 40);
     }
 
     #[test]

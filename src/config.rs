@@ -78,6 +78,10 @@ pub struct Thresholds {
     pub population_addresses: u32,
     /// Responses at most this large count as "small" (error pages, 401s).
     pub small_response_bytes: u32,
+    /// Blocked addresses in one /24 (IPv6: /48) within the population window
+    /// that make the whole range blocked, when no other address of the range
+    /// is active.
+    pub range_addresses: u32,
 }
 
 impl Default for Thresholds {
@@ -91,6 +95,7 @@ impl Default for Thresholds {
             think_time_s: 1.5,
             population_addresses: 30,
             small_response_bytes: 1500,
+            range_addresses: 16,
         }
     }
 }
@@ -220,6 +225,13 @@ impl AllowRules {
     pub fn allows_ip(&self, ip: &IpAddr) -> bool {
         self.networks.iter().any(|c| c.contains(ip))
     }
+    /// True if any allowlisted network overlaps `range`.
+    pub fn overlaps(&self, range: &Cidr) -> bool {
+        self.networks
+            .iter()
+            .any(|c| c.contains(&range.addr) || range.contains(&c.addr))
+    }
+
     pub fn allows_ja4(&self, ja4: &str) -> bool {
         self.ja4.contains(ja4)
     }

@@ -130,7 +130,9 @@ impl DecisionBook {
     fn allowlisted(&self, p: &Proposal) -> bool {
         match p.scope {
             Scope::Ip => p.value.parse().is_ok_and(|ip| self.allow.allows_ip(&ip)),
-            Scope::IpRange => false,
+            Scope::IpRange => {
+                crate::config::Cidr::parse(&p.value).is_ok_and(|r| self.allow.overlaps(&r))
+            }
             Scope::Ja4 | Scope::Ja4Tcp => p
                 .fingerprints
                 .ja4

@@ -19,6 +19,10 @@ demo: build
 	@python3 scripts/demo-table.py < /tmp/shakedown-demo.jsonl
 	@echo "== one record in full:"
 	@head -n 1 /tmp/shakedown-demo.jsonl
+	@echo
+	@echo "== shakedown replay pcaps/scenarios/smoke.pcap  (40 s of real clients: 2 humans, 2 allowlisted good bots, bad bots)"
+	./target/release/shakedown replay --config pcaps/scenarios/smoke.toml --decisions /tmp/shakedown-demo-decisions.jsonl pcaps/scenarios/smoke.pcap
+	@python3 scripts/demo-decisions.py < /tmp/shakedown-demo-decisions.jsonl
 
 test: lint unit-tests
 

@@ -25,6 +25,9 @@ const MAX_FPS: usize = 8;
 const RECENT_ENDS: usize = 10;
 /// A burst: RECENT_ENDS connections ended within this many seconds.
 const BURST_S: i64 = 10;
+/// A session with at most this many exchanges is short (HTTP/2's connection
+/// preface and settings show up as extra exchanges around a single request).
+const SHORT_SESSION: u32 = 3;
 
 /// Counters of one time bucket.
 #[derive(Debug, Clone, Copy, Default)]
@@ -86,7 +89,6 @@ impl Window {
 #[derive(Debug, Clone, Copy)]
 struct RequestMark {
     ts: Timestamp,
-    request_bytes: u32,
     response_bytes: u32,
 }
 
@@ -99,6 +101,11 @@ struct ClientState {
     recent: VecDeque<RequestMark>,
     /// (end time, exchanges) of the latest connections.
     recent_ends: VecDeque<(Timestamp, u32)>,
+    /// Current run of requests without a pause of `think_time_s`: its start,
+    /// its length, and the latest request.
+    run_start: Option<Timestamp>,
+    run_requests: u32,
+    last_request: Option<Timestamp>,
     fingerprints: Vec<(Arc<str>, Timestamp)>,
     /// Fingerprints of the latest connection (for decisions).
     latest: Fingerprints,
@@ -206,6 +213,9 @@ impl ClientBook {
             window: Window::default(),
             recent: VecDeque::with_capacity(RING),
             recent_ends: VecDeque::with_capacity(RECENT_ENDS),
+            run_start: None,
+            run_requests: 0,
+            last_request: None,
             fingerprints: Vec::new(),
             latest: Fingerprints::default(),
             latest_class: None,
@@ -292,14 +302,27 @@ impl ClientBook {
         let ts = at;
         let bucket_ns = ctx.bucket_ns();
         let st = self.state(s.client, ts);
+        let pause = (ctx.cfg.thresholds.think_time_s * 1e9) as i64;
         for e in exchanges {
             st.window.at(e.request_ts.min(at), bucket_ns).exchanges += 1;
+            // Exchanges of concurrent connections may arrive slightly out of order.
+            let paused = st
+                .last_request
+                .is_none_or(|l| e.request_ts.nanos_since(l) >= pause);
+            if paused {
+                st.run_start = Some(e.request_ts);
+                st.run_requests = 1;
+            } else {
+                st.run_requests += 1;
+            }
+            if st.last_request.is_none_or(|l| e.request_ts > l) {
+                st.last_request = Some(e.request_ts);
+            }
             if st.recent.len() == RING {
                 st.recent.pop_front();
             }
             st.recent.push_back(RequestMark {
                 ts: e.request_ts,
-                request_bytes: e.request_bytes,
                 response_bytes: e.response_bytes,
             });
         }
@@ -317,7 +340,7 @@ impl ClientBook {
         let st = self.state(e.start.client, now);
         let c = st.window.at(now, bucket_ns);
         c.ended += 1;
-        if e.exchanges <= 1 {
+        if e.exchanges <= SHORT_SESSION {
             c.single_exchange += 1;
         }
         if e.handshake_only() {
@@ -459,8 +482,17 @@ fn stack_reasons(s: &ConnStart, ctx: &Context) -> Vec<Reason> {
     }
     if let (Some(model), Some(key)) = (&ctx.model, s.population_key()) {
         let automation_or_unknown = s.class.is_none_or(ClientClass::is_automation);
+        // A browser stack needs a much clearer record: humans share browser
+        // fingerprints, so only one that (nearly) nobody used normally counts.
+        let abused = |p: &crate::model::FingerprintProfile| {
+            if automation_or_unknown {
+                p.flagged_addresses >= 3 && p.abusive_share() >= 0.5
+            } else {
+                p.flagged_addresses >= 3 && p.abusive_share() >= 0.9
+            }
+        };
         match model.profile(key) {
-            Some(p) if automation_or_unknown && p.flagged_addresses >= 3 && p.abusive_share() >= 0.5 => {
+            Some(p) if abused(p) => {
                 reasons.push(
                     Reason::new(
                         "abused_stack",
@@ -511,8 +543,12 @@ fn behaviour_reasons(st: &mut ClientState, now: Timestamp, ctx: &Context) -> Vec
             .front()
             .is_some_and(|(t, _)| now.nanos_since(*t) <= BURST_S * NS);
     let (conns, single) = if burst {
-        let single =
-            st.recent_ends.iter().filter(|(_, ex)| *ex <= 1).count() as f64 / RECENT_ENDS as f64;
+        let single = st
+            .recent_ends
+            .iter()
+            .filter(|(_, ex)| *ex <= SHORT_SESSION)
+            .count() as f64
+            / RECENT_ENDS as f64;
         (RECENT_ENDS as u32, single)
     } else if w.ended >= 3 && w.connections as f64 >= conn_limit {
         (w.connections, w.single_exchange as f64 / w.ended as f64)
@@ -541,23 +577,34 @@ fn behaviour_reasons(st: &mut ClientState, now: Timestamp, ctx: &Context) -> Vec
             )
             .with("connections", conns as f64)
             .with("window_connections", w.connections as f64)
-            .with("single_request_share", single)
+            .with("short_session_share", single)
             .with("limit", conn_limit),
         );
     }
-    if w.exchanges as f64 >= req_limit {
-        let weight = if w.exchanges as f64 >= 3.0 * req_limit {
-            0.7
-        } else {
-            0.5
-        };
+    // The rate over the window; for a client that started less than a window
+    // ago, the rate of a sustained run (40+ requests over 10+ s without a
+    // pause) extrapolated to the window.
+    let run_span = st
+        .run_start
+        .map_or(0.0, |t| now.nanos_since(t) as f64 / 1e9);
+    let run_rate = if st.run_requests >= 40 && run_span >= 10.0 {
+        st.run_requests as f64 * window_s / run_span
+    } else {
+        0.0
+    };
+    let rate = (w.exchanges as f64).max(run_rate);
+    if rate >= req_limit {
+        // 0.5 at the limit, rising with the excess: 0.76 at 2.5x, 0.85 at 3x and beyond.
+        let excess = rate / req_limit;
+        let weight = 0.5 + 0.35 * ((excess - 1.0) / 2.0).min(1.0);
         reasons.push(
             Reason::new(
                 "request_rate",
                 weight,
-                format!("{} requests in {window_s} s", w.exchanges),
+                format!("{rate:.0} requests per {window_s} s"),
             )
             .with("requests", w.exchanges as f64)
+            .with("rate", rate)
             .with("limit", req_limit),
         );
     }
@@ -592,52 +639,79 @@ fn behaviour_reasons(st: &mut ClientState, now: Timestamp, ctx: &Context) -> Vec
         .copied()
         .filter(|r| r.ts >= window_start)
         .collect();
-    if recent.len() >= th.min_exchanges as usize {
-        let sizes: Vec<f64> = recent.iter().map(|r| r.response_bytes as f64).collect();
-        let (mean, cv) = mean_cv(&sizes);
-        let (_, req_cv) = mean_cv(
-            &recent
+    // The same small answer again and again (failed logins): the most common
+    // response size among the recent requests, within a few bytes. The first
+    // exchanges of an HTTP/2 session (settings) differ, hence a share, not all.
+    // Unanswered exchanges (HTTP/2 control frames between requests) do not count.
+    let answered: Vec<RequestMark> = recent
+        .iter()
+        .copied()
+        .filter(|r| r.response_bytes > 0)
+        .collect();
+    if answered.len() >= th.min_exchanges as usize {
+        let recent = &answered;
+        let mut sizes: Vec<u32> = recent.iter().map(|r| r.response_bytes).collect();
+        sizes.sort_unstable();
+        let (mut best, mut best_size, mut i) = (0usize, 0u32, 0usize);
+        while i < sizes.len() {
+            let j = sizes[i..].partition_point(|&x| x <= sizes[i] + 4) + i;
+            if j - i > best {
+                best = j - i;
+                best_size = sizes[i];
+            }
+            i += 1;
+        }
+        let share = best as f64 / sizes.len() as f64;
+        if share >= 0.75 && best_size > 0 && best_size <= th.small_response_bytes {
+            let first_same = recent
                 .iter()
-                .map(|r| r.request_bytes as f64)
-                .collect::<Vec<_>>(),
-        );
-        if cv < 0.05 && req_cv < 0.15 && mean <= th.small_response_bytes as f64 {
+                .find(|r| r.response_bytes.abs_diff(best_size) <= 4)
+                .map_or(now, |r| r.ts);
+            let span = now.nanos_since(first_same) as f64 / 1e9;
+            // 20 of them, or 8 within 10 s, is beyond any human.
+            let weight = if best >= 20 || (best >= 8 && span <= 10.0) {
+                0.75
+            } else {
+                0.55
+            };
+            let weight = if best >= 30 { 0.8 } else { weight };
             reasons.push(
                 Reason::new(
                     "uniform_small_responses",
-                    if recent.len() >= 20 { 0.7 } else { 0.55 },
-                    format!("{} requests in a row answered with the same small response (~{mean:.0} bytes)", recent.len()),
+                    weight,
+                    format!("{best} of the last {} requests answered with the same small response (~{best_size} bytes)", recent.len()),
                 )
+                .with("same_size_responses", best as f64)
                 .with("requests", recent.len() as f64)
-                .with("mean_response_bytes", mean)
-                .with("response_size_cv", cv),
+                .with("response_bytes", best_size as f64)
+                .with("span_s", span),
             );
         }
     }
     // No think time: a long run of requests without any pause, lasting long
     // enough that it is not one page's burst of assets.
-    if recent.len() >= 21 {
-        let gaps: Vec<f64> = recent
-            .windows(2)
-            .map(|p| p[1].ts.nanos_since(p[0].ts) as f64 / 1e9)
-            .collect();
-        let pauses = gaps.iter().filter(|&&g| g >= th.think_time_s).count();
-        let span = recent[recent.len() - 1].ts.nanos_since(recent[0].ts) as f64 / 1e9;
-        if pauses == 0 && span >= 10.0 {
-            let weight = if gaps.len() >= 30 { 0.85 } else { 0.7 };
+    if let Some(run_start) = st.run_start {
+        let span = now.nanos_since(run_start) as f64 / 1e9;
+        // 100+ requests over 5+ s is no page load either.
+        if (st.run_requests >= 20 && span >= 10.0) || (st.run_requests >= 100 && span >= 5.0) {
+            let weight = if st.run_requests >= 60 && span >= 10.0 || span >= 30.0 {
+                0.85
+            } else if st.run_requests >= 100 {
+                0.8
+            } else {
+                0.7
+            };
             reasons.push(
                 Reason::new(
                     "no_think_time",
                     weight,
                     format!(
                         "{} requests over {span:.0} s without a pause of {} s",
-                        recent.len(),
-                        th.think_time_s
+                        st.run_requests, th.think_time_s
                     ),
                 )
-                .with("requests", recent.len() as f64)
-                .with("span_s", span)
-                .with("pauses", pauses as f64),
+                .with("requests", st.run_requests as f64)
+                .with("span_s", span),
             );
         }
     }
@@ -655,15 +729,6 @@ fn behaviour_reasons(st: &mut ClientState, now: Timestamp, ctx: &Context) -> Vec
         );
     }
     reasons
-}
-
-fn mean_cv(v: &[f64]) -> (f64, f64) {
-    if v.is_empty() {
-        return (0.0, 0.0);
-    }
-    let mean = v.iter().sum::<f64>() / v.len() as f64;
-    let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / v.len() as f64;
-    (mean, if mean > 0.0 { var.sqrt() / mean } else { 0.0 })
 }
 
 /// Proposes an address block when the evidence is strong enough; a renewal
@@ -786,7 +851,7 @@ mod tests {
         let p = &out[0];
         assert_eq!(p.value, "10.0.0.7");
         let codes: Vec<&str> = p.reasons.iter().map(|r| r.code).collect();
-        assert!(codes.contains(&"connection_churn"), "{codes:?}");
+        assert!(codes.contains(&"uniform_small_responses"), "{codes:?}");
         assert!(p.score >= 0.8);
     }
 

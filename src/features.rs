@@ -18,6 +18,10 @@ pub struct Exchange {
     pub ttfb_ns: Option<i64>,
 }
 
+/// An HTTP/2 connection's first request burst this small is the preface and
+/// SETTINGS alone (browsers send their first request with it; some clients do not).
+const PREFACE_ONLY: u32 = 128;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Burst {
     None,
@@ -29,6 +33,8 @@ enum Burst {
 #[derive(Debug, Clone)]
 pub struct ExchangeTracker {
     tls13: bool,
+    /// HTTP/2: the first exchange is the connection preface and settings.
+    skip_first: bool,
     client_app_records: u32,
     burst: Burst,
     request_ts: Timestamp,
@@ -47,6 +53,7 @@ impl ExchangeTracker {
     pub fn new(tls13: bool) -> ExchangeTracker {
         ExchangeTracker {
             tls13,
+            skip_first: false,
             client_app_records: 0,
             burst: Burst::None,
             request_ts: Timestamp(0),
@@ -111,6 +118,12 @@ impl ExchangeTracker {
         self.tls13 = tls13;
     }
 
+    /// The server chose HTTP/2 (ALPN `h2`): the first exchange, the
+    /// connection preface and SETTINGS, is not a request.
+    pub fn set_h2(&mut self, h2: bool) {
+        self.skip_first = h2;
+    }
+
     /// Emits the exchange in progress (end of connection).
     pub fn finish(&mut self, out: &mut impl FnMut(Exchange)) {
         self.complete(out);
@@ -120,6 +133,12 @@ impl ExchangeTracker {
     fn complete(&mut self, out: &mut impl FnMut(Exchange)) {
         if self.burst == Burst::None {
             return;
+        }
+        if self.skip_first {
+            self.skip_first = false;
+            if self.request_bytes < PREFACE_ONLY {
+                return;
+            }
         }
         self.exchanges += 1;
         out(Exchange {
@@ -194,6 +213,39 @@ mod tests {
         assert_eq!(ex[0].request_bytes, 120);
         assert_eq!((ex[1].response_bytes, ex[1].ttfb_ns), (0, None));
         assert!(t.alert);
+    }
+
+    #[test]
+    fn http2_preface_is_not_a_request() {
+        let mut t = ExchangeTracker::new(false);
+        t.set_h2(true);
+        let mut out = Vec::new();
+        for r in [
+            rec(0, true, 23, 90),
+            rec(1, false, 23, 40),
+            rec(2, true, 23, 300),
+            rec(3, false, 23, 60),
+        ] {
+            t.record(&r, &mut |e| out.push(e));
+        }
+        t.finish(&mut |e| out.push(e));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].request_bytes, 300);
+
+        // A client that sends its first request with the preface keeps it.
+        let mut t = ExchangeTracker::new(false);
+        t.set_h2(true);
+        let mut out = Vec::new();
+        for r in [
+            rec(0, true, 23, 700),
+            rec(1, false, 23, 176),
+            rec(2, true, 23, 31),
+        ] {
+            t.record(&r, &mut |e| out.push(e));
+        }
+        t.finish(&mut |e| out.push(e));
+        assert_eq!(out.len(), 2);
+        assert_eq!((out[0].request_bytes, out[0].response_bytes), (700, 176));
     }
 
     #[test]

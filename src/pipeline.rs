@@ -322,6 +322,20 @@ impl Dispatcher {
         t.server_hello = sh.is_some();
         t.exchanges
             .set_tls13(sh.is_some_and(|h| h.value.version() == 0x0304));
+        // HTTP/2 (its preface is not a request): the server's ALPN choice when
+        // visible (TLS 1.2); under TLS 1.3 it is encrypted, so the client's
+        // first offer, which servers that speak h2 accept.
+        let h2 = b"h2".as_slice();
+        let client_first_alpn = conn
+            .client_hellos
+            .first()
+            .and_then(|c| c.value.alpn.first())
+            .map(Vec::as_slice);
+        t.exchanges
+            .set_h2(sh.is_some_and(|h| match h.value.alpn.as_deref() {
+                Some(chosen) => chosen == h2,
+                None => h.value.version() == 0x0304 && client_first_alpn == Some(h2),
+            }));
     }
 
     /// The first ClientHello: fingerprints, and the connection's start.

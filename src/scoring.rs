@@ -22,7 +22,8 @@ impl Reason {
         Reason {
             code,
             text,
-            weight: weight.clamp(0.0, 0.999),
+            // Rounded so that decisions read well and compare exactly across runs.
+            weight: (weight.clamp(0.0, 0.999) * 1000.0).round() / 1000.0,
             evidence: BTreeMap::new(),
         }
     }

@@ -59,7 +59,7 @@ def plan(name, seed, duration):
                        "start": round(start, 2), "params": params})
 
     # ---- humans: headless Chromium and Firefox ESR driven like people (puppeteer-core)
-    n_humans = max(1, round(rng.randint(13, 16) * scale)) if not small else rng.randint(2, 3)
+    n_humans = max(1, round(rng.randint(12, 15) * scale)) if not small else rng.randint(2, 3)
     n_ff = max(1, round(n_humans * rng.uniform(0.3, 0.4))) if n_humans >= 2 else 0
     browsers = ["firefox"] * n_ff + ["chromium"] * (n_humans - n_ff)
     rng.shuffle(browsers)
@@ -77,23 +77,23 @@ def plan(name, seed, duration):
     add("health", "health_check", "good_bot", "python", 1, rng.uniform(0, 5), interval=10.0)
 
     # ---- bad bots
-    fast_n = round(rng.randint(300, 380) * scale)
+    fast_n = round(rng.randint(300, 340) * scale)
     add("stuffing-fast", "stuffing_fast", "bad_bot", "python", 1, rng.uniform(0.1, 0.35) * D,
         rate=round(rng.uniform(6, 12), 1), max_attempts=max(60, fast_n))
-    n_dist = max(55, round(rng.randint(210, 240) * scale))
+    n_dist = max(55, round(rng.randint(200, 230) * scale))
     add("stuffing-dist", "stuffing_distributed", "bad_bot", "python", n_dist, 2.0,
         attempts="1-3 per address (50/35/15 %)", workers=8)
     add("scraper-httpx", "scraper_httpx", "bad_bot", "python", 2 if not small else 1,
         rng.uniform(0.15, 0.5) * D, pages=N_PRODUCTS if not small else 60)
     add("scraper-curl", "scraper_curl", "bad_bot", "python", 1, rng.uniform(0.05, 0.4) * D,
-        max_requests=round(rng.randint(70, 100) * scale), pause=[0.1, 0.4])
+        max_requests=round(rng.randint(60, 90) * scale), pause=[0.1, 0.4])
     add("scraper-headless", "scraper_headless", "bad_bot", "browser", 1, rng.uniform(0.1, 0.4) * D,
         browser="chromium", max_pages=round(rng.randint(60, 90) * scale))
     imp = ["login-keepalive", "login-new-conn", "scrape"] if not small else ["login-keepalive"]
     add("impersonator", "impersonator", "bad_bot", "python", len(imp), rng.uniform(0.1, 0.4) * D,
         modes=imp, target=rng.choice(["chrome", "chrome146", "chrome142"]),
         max_requests=round(rng.randint(100, 160) * scale), rate=round(rng.uniform(2, 5), 1))
-    flood_n = round(rng.randint(100, 150) * scale)
+    flood_n = round(rng.randint(90, 130) * scale)
     tools = ["openssl", "python-ssl"] if not small else ["python-ssl"]
     add("handshake-flood", "handshake_flood", "bad_bot", "python", len(tools), rng.uniform(0.2, 0.6) * D,
         tools=tools, handshakes=max(60, flood_n), workers=3)
@@ -200,16 +200,22 @@ def versions():
         pass
     try:
         import curl_cffi
-        out["curl_cffi"] = "curl_cffi %s (%s)" % (curl_cffi.__version__, getattr(curl_cffi, "__curl_version__", "?"))
+        w = str(getattr(curl_cffi, "__curl_version__", "?")).split()
+        keep = [x for x in w if x.split("/")[0] in ("libcurl", "BoringSSL", "nghttp2")] or w
+        out["curl_cffi"] = "curl_cffi %s (%s)" % (curl_cffi.__version__, ", ".join(keep))
     except ImportError:
         pass
     try:
-        out["curl"] = subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+        # "curl 7.88.1 (x86_64-pc-linux-gnu) libcurl/7.88.1 OpenSSL/3.0.19 zlib/... nghttp2/1.52.0 ..."
+        w = subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout.split()
+        keep = [x for x in w[3:] if x.split("/")[0] in ("libcurl", "OpenSSL", "nghttp2")]
+        out["curl"] = "curl %s (%s)" % (w[1], ", ".join(keep))
     except (OSError, IndexError):
         pass
     try:
-        out["openssl_cli"] = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip()
-    except OSError:
+        w = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.split()
+        out["openssl_cli"] = "%s %s" % (w[0], w[1])
+    except (OSError, IndexError):
         pass
     return out
 

@@ -245,8 +245,10 @@ async function runActor(actor) {
   const dump = () => {
     const ip = actor.ips[0];
     const doc = { actor: actor.id, kind: actor.kind, agent: res.agent, notes: res.notes,
-      ips: { [ip]: { attempts: res.requests, ok: res.requests, errors: res.error ? 1 : 0, first_at: res.first_at,
-        pages: res.pages, logins: res.logins, completed: res.completed, error: res.error } } };
+      // request_events: requests the page issued as puppeteer saw them, memory-cache hits included
+      // (nginx's count, in the labels' "requests", is what went over the wire)
+      ips: { [ip]: { request_events: res.requests, first_at: res.first_at, pages: res.pages, logins: res.logins,
+        completed: res.completed, error: res.error } } };
     fs.writeFileSync(out + '.tmp', JSON.stringify(doc, null, 1));
     fs.renameSync(out + '.tmp', out);
   };

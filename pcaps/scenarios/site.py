@@ -9,9 +9,9 @@ between scenarios. Layout (nginx maps the URLs, see make-scenario.sh):
   /index.html               home page, ~15 KB, links to 24 products, references 6 assets
                           (css, js, banner, 3 thumbnails) + favicon + /api/account (XHR)
   /static/shop.css          ~12 KB stylesheet
-  /static/shop.js           ~28 KB script (fetches /api/account on load)
-  /static/img/*.png         banner 29 KB, logo 3 KB (unused), 8 product thumbnails 4-15 KB (noise PNGs)
-  /products/N.html          N = 1..300, ~5 KB, css + js + one thumbnail, related-product links
+  /static/shop.js           ~10 KB script (fetches /api/account on load)
+  /static/img/*.png         banner 19 KB, logo 3 KB (unused), 8 product thumbnails 3-10 KB (noise PNGs)
+  /products/N.html          N = 1..300, ~3 KB, css + js + one thumbnail, related-product links
   /login.html               login form; JS posts JSON to /api/login and shows the error
   /api/products/page-N.json N = 1..300, ~4 KB JSON (served for /api/products?page=N)
   /api/account.json         small JSON (served for /api/account)
@@ -71,9 +71,9 @@ def main():
 
     # images: logo 3 KB, banner 48 KB, 8 thumbnails 4..14 KB
     png(os.path.join(out, "static/img/logo.png"), 32, 32, rng)
-    png(os.path.join(out, "static/img/banner.png"), 120, 80, rng)
+    png(os.path.join(out, "static/img/banner.png"), 100, 64, rng)
     for t in range(8):
-        side = 36 + t * 5
+        side = 30 + t * 4
         png(os.path.join(out, "static/img/p%d.png" % t), side, side, rng)
     with open(os.path.join(out, "favicon.ico"), "wb") as f:
         f.write(rng.randbytes(1086))
@@ -97,7 +97,7 @@ def main():
           "    .then(function(a){var e=document.getElementById('account');if(e){e.textContent=a.authenticated?a.user:'guest';}})",
           "    .catch(function(){});",
           "})();"]
-    blob = rng.randbytes(14000).hex()
+    blob = rng.randbytes(5000).hex()
     js.append("var __chunk='%s';" % blob)
     with open(os.path.join(out, "static/shop.js"), "w") as f:
         f.write("\n".join(js) + "\n")
@@ -125,7 +125,7 @@ def main():
                 '<button id="add">Add to cart</button>\n<h2>Related</h2><ul class="related">%s</ul></main>\n'
                 '<footer>shop.example</footer></body></html>\n') % (
             p["name"], p["thumb"], p["price"], p["stock"], p["rating"],
-            " ".join(rng.choice(WORDS) for _ in range(420)),
+            " ".join(rng.choice(WORDS) for _ in range(260)),
             "".join('<li><a href="/products/%d">%s</a></li>' % (r, products[r - 1]["name"]) for r in related))
         with open(os.path.join(out, "products/%d.html" % p["id"]), "w") as f:
             f.write(page)

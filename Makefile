@@ -32,10 +32,13 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --all-targets --features ja4plus -- -D warnings
 
+# The Kafka integration tests need the test broker (tansu, built once and cached).
 unit-tests:
 	scripts/install-deps.sh test
-	$(CARGO) nextest run --workspace --no-fail-fast
-	$(CARGO) nextest run --workspace --features ja4plus --no-fail-fast
+	scripts/test-broker.sh install
+	broker=$$(scripts/test-broker.sh start) && trap 'scripts/test-broker.sh stop' EXIT && \
+	    SHAKEDOWN_TEST_KAFKA=$$broker $(CARGO) nextest run --workspace --no-fail-fast && \
+	    SHAKEDOWN_TEST_KAFKA=$$broker $(CARGO) nextest run --workspace --features ja4plus --no-fail-fast
 
 bench: bench-micro bench-large
 

@@ -24,6 +24,59 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Learn what is normal for a site from a period of its traffic; writes a model for `replay --model`.
     Learn(LearnArgs),
+    /// Consume decisions from Kafka and keep firewalls, ipsets, lists and hooks in step.
+    Enforce(EnforceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EnforceArgs {
+    /// Kafka brokers, host:port,...
+    #[arg(long, value_name = "HOST:PORT,...", required = true)]
+    pub kafka_brokers: String,
+
+    /// Topic of the decisions.
+    #[arg(long, value_name = "TOPIC", default_value = "shakedown.decisions")]
+    pub kafka_topic: String,
+
+    /// Consumer group (offsets are committed after each applied batch).
+    #[arg(long, value_name = "GROUP", default_value = "shakedown-enforce")]
+    pub group: String,
+
+    /// nftables named sets to keep in step: FAMILY/TABLE/SET4,SET6 (e.g. inet/filter/blocked4,blocked6).
+    #[arg(long, value_name = "SPEC")]
+    pub nft_set: Option<String>,
+
+    /// ipset to keep in step: NAME (IPv4) and NAME6 (IPv6).
+    #[arg(long, value_name = "NAME")]
+    pub ipset: Option<String>,
+
+    /// Serve plain-text lists over HTTP on this address (e.g. 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<String>,
+
+    /// Keep at most this many entries per served list, the highest scores (0: all).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_entries: usize,
+
+    /// Run this command per batch with the changes as JSON lines on stdin.
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+
+    /// Write nft/ipset batches to this directory instead of running them.
+    #[arg(long, value_name = "DIR")]
+    pub dry_run_dir: Option<std::path::PathBuf>,
+
+    /// Milliseconds to gather changes into one batch.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub batch_ms: u64,
+
+    /// Time for expiry: `wall` (now) or `capture` (the latest decision's time, for replays).
+    #[arg(long, value_name = "CLOCK", default_value = "wall", value_parser = ["wall", "capture"])]
+    pub clock: String,
+
+    /// Exit once the topic has been read to its end (tests, one-shot syncs).
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +100,18 @@ pub struct ReplayArgs {
     /// Also write one record per connection (JSON lines) to this file.
     #[arg(long, value_name = "FILE")]
     pub flows: Option<PathBuf>,
+
+    /// Publish decisions to these Kafka brokers (host:port,...) instead of stdout.
+    #[arg(long, value_name = "HOST:PORT,...")]
+    pub kafka_brokers: Option<String>,
+
+    /// Kafka topic for decisions (default: shakedown.decisions, or the config's).
+    #[arg(long, value_name = "TOPIC")]
+    pub kafka_topic: Option<String>,
+
+    /// Directory of the spool where undelivered decisions wait (default: ./shakedown-spool).
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
 
     /// Worker threads (overrides the config; default cores - 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]

@@ -21,6 +21,7 @@ pub struct Config {
     pub decisions: DecisionPolicy,
     pub allowlist: Allowlist,
     pub limits: Limits,
+    pub kafka: crate::kafka_sink::KafkaConfig,
 }
 
 impl Default for Config {
@@ -34,6 +35,7 @@ impl Default for Config {
             decisions: DecisionPolicy::default(),
             allowlist: Allowlist::default(),
             limits: Limits::default(),
+            kafka: crate::kafka_sink::KafkaConfig::default(),
         }
     }
 }
@@ -246,6 +248,11 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
         cfg.allow_rules()
             .map_err(|e| anyhow::anyhow!("{}: allowlist: {e}", path.display()))?;
+        if cfg.kafka.enabled() {
+            cfg.kafka
+                .check()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        }
         if !(0.0..=1.0).contains(&cfg.thresholds.block_score) {
             anyhow::bail!(
                 "{}: thresholds.block_score must be between 0 and 1",

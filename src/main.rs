@@ -7,7 +7,7 @@
 use clap::Parser;
 use shakedown::cli::{Cli, Command};
 use shakedown::commands::fingerprint::{self, Outcome};
-use shakedown::commands::{learn, replay};
+use shakedown::commands::{enforce, learn, replay};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Fingerprint(args) => fingerprint::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Learn(args) => learn::run(args),
+        Command::Enforce(args) => enforce::run(args),
     };
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,

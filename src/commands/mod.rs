@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod enforce;
 pub mod fingerprint;
 pub mod learn;
 pub mod replay;

@@ -4,6 +4,7 @@ use crate::capture_input::for_each_packet;
 use crate::cli::ReplayArgs;
 use crate::config::Config;
 use crate::decisions::Decision;
+use crate::kafka_sink::KafkaSink;
 use crate::model::Model;
 use crate::pipeline::{Dispatcher, FlowRecord, FlowSink, PipelineResult};
 use crate::run_summary::RunSummary;
@@ -71,31 +72,52 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         cfg.workers = w as usize;
     }
     cfg.monitor |= args.monitor;
+    if let Some(b) = &args.kafka_brokers {
+        cfg.kafka.brokers = b.clone();
+    }
+    if let Some(t) = &args.kafka_topic {
+        cfg.kafka.topic = t.clone();
+    }
+    if let Some(d) = &args.spool_dir {
+        cfg.kafka.spool_dir = d.clone();
+    }
     let model = args
         .model
         .as_deref()
         .map(Model::load)
         .transpose()?
         .map(Arc::new);
+    if cfg.kafka.enabled() && args.decisions.is_some() {
+        anyhow::bail!("--decisions and Kafka are exclusive: decisions go to one place");
+    }
+    let kafka = if cfg.kafka.enabled() {
+        Some(Arc::new(KafkaSink::start(&cfg.kafka, &cfg.sensor)?))
+    } else {
+        None
+    };
 
-    // Decisions: to the file or standard output, flushed line by line so that
-    // nothing decided waits in a buffer.
+    // Decisions: to Kafka (through the spool), or to the file or standard
+    // output, flushed line by line so that nothing decided waits in a buffer.
     let out: Box<dyn Write + Send> = match &args.decisions {
         Some(p) => Box::new(create(p, "decisions")?),
         None => Box::new(io::stdout()),
     };
     let out = Arc::new(Mutex::new((out, None::<io::Error>)));
     let sink_out = out.clone();
+    let sink_kafka = kafka.clone();
     let emit = move |d: &Decision| {
         let mut guard = sink_out.lock().expect("decision writer");
         let (w, err) = &mut *guard;
         if err.is_some() {
             return;
         }
-        let res = serde_json::to_writer(&mut *w, d)
-            .map_err(io::Error::from)
-            .and_then(|_| w.write_all(b"\n"))
-            .and_then(|_| w.flush());
+        let res = match &sink_kafka {
+            Some(k) => k.emit(d).map_err(|e| io::Error::other(e.to_string())),
+            None => serde_json::to_writer(&mut *w, d)
+                .map_err(io::Error::from)
+                .and_then(|_| w.write_all(b"\n"))
+                .and_then(|_| w.flush()),
+        };
         if let Err(e) = res {
             *err = Some(e);
         }
@@ -119,6 +141,10 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         flows,
         !args.no_progress,
     )?;
+    let kafka_report = match kafka {
+        Some(k) => Some(finish_kafka(k, &cfg)?),
+        None => None,
+    };
     if let Some(e) = out.lock().expect("decision writer").1.take() {
         if e.kind() != io::ErrorKind::BrokenPipe {
             return Err(anyhow::Error::new(e).context("cannot write decisions"));
@@ -127,12 +153,39 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     if !args.quiet {
         eprintln!("shakedown: {summary}");
         eprint!("{}", report(&result, &cfg));
+        if let Some(k) = kafka_report {
+            eprintln!("{k}");
+        }
     }
     Ok(if summary.files_failed > 0 {
         Outcome::InputErrors
     } else {
         Outcome::Complete
     })
+}
+
+/// Flushes Kafka with the configured timeout; returns the report line.
+fn finish_kafka(k: Arc<KafkaSink>, cfg: &Config) -> anyhow::Result<String> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let k = Arc::try_unwrap(k).map_err(|_| anyhow::anyhow!("kafka sink still in use"))?;
+    let stats = k.stats.clone();
+    let dir = k.spool_dir().clone();
+    let (depth, refused) = k.finish(std::time::Duration::from_secs(cfg.kafka.flush_timeout_s));
+    if depth > 0 {
+        eprintln!(
+            "shakedown: WARNING: {depth} bytes of decisions not delivered to Kafka yet; they wait in {} and go out at the next start",
+            dir.display()
+        );
+    }
+    Ok(format!(
+        "kafka {} topic {}: {} decisions delivered, {} failed attempts, {} producer restarts; spool {}: {depth} bytes waiting, {refused} decisions refused (spool full)",
+        cfg.kafka.brokers,
+        cfg.kafka.topic,
+        stats.delivered.load(Relaxed),
+        stats.failed_attempts.load(Relaxed),
+        stats.producer_restarts.load(Relaxed),
+        dir.display()
+    ))
 }
 
 /// End-of-run report: top fingerprints, top clients, decisions by scope and reason.

@@ -1,0 +1,228 @@
+//! The set of live blocks, from a stream of decisions (pure).
+
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+/// What an enforcement point needs of a block.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    pub scope: String,
+    pub value: String,
+    pub score: f64,
+    /// Unix seconds.
+    pub expires_at: f64,
+    pub id: String,
+}
+
+/// A change to apply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Change {
+    Add(Entry),
+    Remove { scope: String, value: String },
+}
+
+/// Parses an RFC 3339 UTC time (as shakedown writes them) to Unix seconds.
+pub fn unix_seconds(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let frac = if b.get(19) == Some(&b'.') {
+        let end = s[20..]
+            .find(|c: char| !c.is_ascii_digit())
+            .map_or(s.len(), |i| i + 20);
+        format!("0.{}", &s[20..end]).parse::<f64>().ok()?
+    } else {
+        0.0
+    };
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64 + frac)
+}
+
+#[derive(Debug, Default)]
+pub struct ActiveSet {
+    entries: HashMap<(String, String), Entry>,
+    /// Decisions applied / ignored (unknown schema, monitor-only, malformed).
+    pub applied: u64,
+    pub ignored: u64,
+}
+
+impl ActiveSet {
+    /// Applies one decision (JSON); returns the resulting change, if any.
+    /// Monitor-only decisions are never enforced.
+    pub fn apply(&mut self, d: &Value) -> Option<Change> {
+        if d["schema_version"].as_u64() != Some(1) || d["mode"] == "monitor" {
+            self.ignored += 1;
+            return None;
+        }
+        let (Some(scope), Some(value)) = (d["scope"].as_str(), d["value"].as_str()) else {
+            self.ignored += 1;
+            return None;
+        };
+        let key = (scope.to_string(), value.to_string());
+        self.applied += 1;
+        match d["action"].as_str() {
+            Some("block") => {
+                let expires_at = d["expires_at"].as_str().and_then(unix_seconds)?;
+                let entry = Entry {
+                    scope: scope.to_string(),
+                    value: value.to_string(),
+                    score: d["score"].as_f64().unwrap_or(0.0),
+                    expires_at,
+                    id: d["id"].as_str().unwrap_or_default().to_string(),
+                };
+                self.entries.insert(key, entry.clone());
+                Some(Change::Add(entry))
+            }
+            Some("unblock") => {
+                // Only the block it ends (a later renewal stays).
+                let ends = d["ends"].as_str();
+                match self.entries.get(&key) {
+                    Some(e) if ends.is_none_or(|id| id == e.id) => {
+                        self.entries.remove(&key);
+                        Some(Change::Remove {
+                            scope: key.0,
+                            value: key.1,
+                        })
+                    }
+                    _ => None,
+                }
+            }
+            _ => {
+                self.ignored += 1;
+                None
+            }
+        }
+    }
+
+    /// Removes what expired by `now` (Unix seconds).
+    pub fn expire(&mut self, now: f64) -> Vec<Change> {
+        let mut gone: Vec<(String, String)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.expires_at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        gone.sort();
+        gone.into_iter()
+            .map(|k| {
+                self.entries.remove(&k);
+                Change::Remove {
+                    scope: k.0,
+                    value: k.1,
+                }
+            })
+            .collect()
+    }
+
+    /// Live entries of one scope group, the `max` highest scores, sorted by value.
+    pub fn top(&self, scopes: &[&str], max: usize) -> Vec<&Entry> {
+        let mut v: Vec<&Entry> = self
+            .entries
+            .values()
+            .filter(|e| scopes.contains(&e.scope.as_str()))
+            .collect();
+        v.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.value.cmp(&b.value))
+        });
+        v.truncate(max);
+        v.sort_by(|a, b| a.value.cmp(&b.value));
+        v
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The whole set, for `/active.json`.
+    pub fn snapshot(&self) -> BTreeMap<String, Vec<&Entry>> {
+        let mut m: BTreeMap<String, Vec<&Entry>> = BTreeMap::new();
+        for e in self.entries.values() {
+            m.entry(e.scope.clone()).or_default().push(e);
+        }
+        for v in m.values_mut() {
+            v.sort_by(|a, b| a.value.cmp(&b.value));
+        }
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn block(id: &str, value: &str, expires: &str) -> Value {
+        json!({"schema_version":1,"id":id,"action":"block","scope":"ip","value":value,"mode":"enforce","score":0.9,
+               "expires_at":expires})
+    }
+
+    #[test]
+    fn blocks_renewals_unblocks_expiry() {
+        let mut s = ActiveSet::default();
+        assert!(matches!(
+            s.apply(&block("a", "10.0.0.1", "2026-01-01T01:00:00.000000Z")),
+            Some(Change::Add(_))
+        ));
+        // Renewal replaces the entry; the first block's unblock no longer lifts it.
+        s.apply(&block("b", "10.0.0.1", "2026-01-01T02:00:00.000000Z"));
+        let unblock_a = json!({"schema_version":1,"id":"u","action":"unblock","scope":"ip","value":"10.0.0.1","ends":"a","mode":"enforce"});
+        assert_eq!(s.apply(&unblock_a), None);
+        assert_eq!(s.len(), 1);
+        let t = unix_seconds("2026-01-01T01:30:00Z").unwrap();
+        assert!(s.expire(t).is_empty());
+        let t = unix_seconds("2026-01-01T02:00:00Z").unwrap();
+        assert_eq!(s.expire(t).len(), 1);
+        assert!(s.is_empty());
+        // Monitor-only and unknown schemas are never enforced.
+        let mut m = block("c", "10.0.0.2", "2026-01-01T01:00:00Z");
+        m["mode"] = json!("monitor");
+        assert_eq!(s.apply(&m), None);
+        let mut v2 = block("d", "10.0.0.3", "2026-01-01T01:00:00Z");
+        v2["schema_version"] = json!(2);
+        assert_eq!(s.apply(&v2), None);
+        assert_eq!(s.ignored, 2);
+    }
+
+    #[test]
+    fn top_keeps_the_highest_scores() {
+        let mut s = ActiveSet::default();
+        for (i, score) in [0.8, 0.95, 0.9].iter().enumerate() {
+            let mut b = block(
+                &i.to_string(),
+                &format!("10.0.0.{i}"),
+                "2030-01-01T00:00:00Z",
+            );
+            b["score"] = json!(score);
+            s.apply(&b);
+        }
+        let top: Vec<&str> = s.top(&["ip"], 2).iter().map(|e| e.value.as_str()).collect();
+        assert_eq!(top, vec!["10.0.0.1", "10.0.0.2"]);
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(unix_seconds("1970-01-01T00:00:01.5Z"), Some(1.5));
+        assert_eq!(
+            unix_seconds("2026-11-21T09:28:31.500000Z"),
+            Some(1_795_253_311.5)
+        );
+        assert_eq!(unix_seconds("garbage"), None);
+    }
+}

@@ -22,13 +22,13 @@ start() {
     install
     stop >/dev/null 2>&1 || true
     rm -rf "$STATE" && mkdir -p "$STATE/data"
-    (cd "$STATE/data" && env -i PATH=/usr/bin:/bin HOME="$STATE" \
+    # exec: the broker itself is the background job (no subshell holding our stdout open).
+    (cd "$STATE/data" && exec env -i PATH=/usr/bin:/bin HOME="$STATE" \
         "$TANSU" broker \
             --listener-url "tcp://127.0.0.1:$PORT" \
             --advertised-listener-url "tcp://127.0.0.1:$PORT" \
-            --storage-engine memory://tansu/ \
-            >"$STATE/broker.log" 2>&1 &
-        echo $! >"$STATE/pid")
+            --storage-engine memory://tansu/) </dev/null >"$STATE/broker.log" 2>&1 &
+    echo $! >"$STATE/pid"
     for _ in $(seq 1 150); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
         sleep 0.2
@@ -39,7 +39,7 @@ start() {
         exit 1
     fi
     for t in "${TOPICS[@]}"; do
-        "$TANSU" topic create "$t" --partitions 3 --broker "tcp://127.0.0.1:$PORT" >>"$STATE/broker.log" 2>&1
+        timeout 30 "$TANSU" topic create "$t" --partitions 3 --broker "tcp://127.0.0.1:$PORT" </dev/null >>"$STATE/broker.log" 2>&1
     done
     echo "127.0.0.1:$PORT"
 }

@@ -36,8 +36,11 @@ lint:
 unit-tests:
 	scripts/install-deps.sh test
 	scripts/test-broker.sh install
-	broker=$$(scripts/test-broker.sh start) && trap 'scripts/test-broker.sh stop' EXIT && \
+	# A fresh (memory-backed) broker for each run: the Kafka tests read their topics from the start.
+	trap 'scripts/test-broker.sh stop' EXIT && \
+	    broker=$$(scripts/test-broker.sh start) && \
 	    SHAKEDOWN_TEST_KAFKA=$$broker $(CARGO) nextest run --workspace --no-fail-fast && \
+	    broker=$$(scripts/test-broker.sh start) && \
 	    SHAKEDOWN_TEST_KAFKA=$$broker $(CARGO) nextest run --workspace --features ja4plus --no-fail-fast
 
 bench: bench-micro bench-large

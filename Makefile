@@ -39,9 +39,9 @@ unit-tests:
 	# A fresh (memory-backed) broker for each run: the Kafka tests read their topics from the start.
 	trap 'scripts/test-broker.sh stop' EXIT && \
 	    broker=$$(scripts/test-broker.sh start) && \
-	    SHAKEDOWN_TEST_KAFKA=$$broker $(CARGO) nextest run --workspace --no-fail-fast && \
+	    SHAKEDOWN_TEST_KAFKA=$$broker SHAKEDOWN_TEST_TANSU=$${TANSU_ROOT:-/opt/tansu}/bin/tansu $(CARGO) nextest run --workspace --no-fail-fast && \
 	    broker=$$(scripts/test-broker.sh start) && \
-	    SHAKEDOWN_TEST_KAFKA=$$broker $(CARGO) nextest run --workspace --features ja4plus --no-fail-fast
+	    SHAKEDOWN_TEST_KAFKA=$$broker SHAKEDOWN_TEST_TANSU=$${TANSU_ROOT:-/opt/tansu}/bin/tansu $(CARGO) nextest run --workspace --features ja4plus --no-fail-fast
 
 bench: bench-micro bench-large
 

@@ -216,6 +216,7 @@ fn sender(
     let mut in_flight: VecDeque<u64> = VecDeque::new();
     let mut acked: BTreeSet<u64> = BTreeSet::new();
     let mut backoff_until: Option<Instant> = None;
+    let mut failed_rounds = 0u32;
     loop {
         // Acknowledgements: commit the contiguous prefix.
         let mut failed = false;
@@ -244,16 +245,22 @@ fn sender(
                 in_flight.iter_mut().for_each(|e| *e = e.saturating_sub(u));
             }
         }
+        if upto.is_some() {
+            failed_rounds = 0;
+        }
         let fatal = producer.client().fatal_error().is_some();
         if failed || fatal {
-            // Start again from what the broker acknowledged; a fatal error
-            // (e.g. an unknown producer id after a broker restart) needs a new producer.
+            // Start again from what the broker acknowledged. A fatal error, or
+            // rounds of failures with nothing delivered (a broker that restarted
+            // and forgot this producer's id and sequence numbers), need a new producer.
+            failed_rounds += 1;
             in_flight.clear();
             acked.clear();
             while acks.try_recv().is_ok() {}
             sent = shared.spool.lock().expect("spool lock").committed();
             backoff_until = Some(Instant::now() + Duration::from_millis(500));
-            if fatal {
+            if fatal || failed_rounds >= 3 {
+                failed_rounds = 0;
                 if let Ok(p) = make_producer(&cfg, ack_tx.clone()) {
                     producer = p;
                     stats.producer_restarts.fetch_add(1, Ordering::Relaxed);

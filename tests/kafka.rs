@@ -408,3 +408,205 @@ fn enforce_keeps_nftables_ipset_and_lists_in_step() {
     assert!(active["ip"].as_array().unwrap().len() <= want.len());
     assert_eq!(missing.as_deref(), Some("not found\n"));
 }
+
+/// Splits a classic pcap into its header and records.
+fn pcap_records(path: &Path) -> (Vec<u8>, Vec<Vec<u8>>, Vec<f64>) {
+    let data = std::fs::read(path).unwrap();
+    let le = data[0] == 0xd4;
+    let u32_at = |b: &[u8]| {
+        if le {
+            u32::from_le_bytes(b.try_into().unwrap())
+        } else {
+            u32::from_be_bytes(b.try_into().unwrap())
+        }
+    };
+    let nanos = matches!(
+        &data[..4],
+        [0x4d, 0x3c, 0xb2, 0xa1] | [0xa1, 0xb2, 0x3c, 0x4d]
+    );
+    let mut pos = 24;
+    let (mut recs, mut times) = (Vec::new(), Vec::new());
+    while pos + 16 <= data.len() {
+        let caplen = u32_at(&data[pos + 8..pos + 12]) as usize;
+        let sec = u32_at(&data[pos..pos + 4]) as f64;
+        let frac = u32_at(&data[pos + 4..pos + 8]) as f64;
+        times.push(sec + frac / if nanos { 1e9 } else { 1e6 });
+        recs.push(data[pos..pos + 16 + caplen].to_vec());
+        pos += 16 + caplen;
+    }
+    (data[..24].to_vec(), recs, times)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Broker {
+    child: std::process::Child,
+}
+
+impl Broker {
+    fn start(tansu: &str, port: u16, dir: &Path, topic: &str) -> Broker {
+        std::fs::create_dir_all(dir).unwrap();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = std::process::Command::new(tansu)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .current_dir(dir)
+            .env_clear()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        let until = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < until, "tansu did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let st = std::process::Command::new(tansu)
+            .args([
+                "topic",
+                "create",
+                topic,
+                "--partitions",
+                "3",
+                "--broker",
+                &url,
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        Broker { child }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_producer_survives_a_broker_restart_and_resends_what_was_not_acknowledged() {
+    let Some(_) = broker() else { return };
+    let tansu =
+        std::env::var("SHAKEDOWN_TEST_TANSU").unwrap_or_else(|_| "/opt/tansu/bin/tansu".into());
+    let dir = scratch("kafka-restart");
+    let reference: Vec<Value> = {
+        let d = dir.join("reference.jsonl");
+        let cfg = write_config(&dir, "");
+        assert!(shakedown(&[
+            "replay",
+            "-q",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--decisions",
+            d.to_str().unwrap(),
+            smoke().to_str().unwrap()
+        ])
+        .status
+        .success());
+        std::fs::read_to_string(&d)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (header, records, times) = pcap_records(&smoke());
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let topic = "restart";
+    let mut broker = Some(Broker::start(&tansu, port, &dir.join("broker"), topic));
+
+    // The capture arrives through a FIFO, in three parts, while the broker is
+    // stopped after the first and restarted (empty: memory storage) after the second.
+    let fifo = dir.join("capture.fifo");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let cfg = write_config(
+        &dir,
+        "[kafka.properties]\n\"message.timeout.ms\" = \"3000\"\n",
+    );
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .args([
+            "replay",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--kafka-brokers",
+            &addr,
+            "--kafka-topic",
+            topic,
+        ])
+        .arg("--spool-dir")
+        .arg(dir.join("spool"))
+        .arg(&fifo)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    use std::io::Write as _;
+    w.write_all(&header).unwrap();
+    let (a, b) = (records.len() * 2 / 5, records.len() * 7 / 10);
+    for r in &records[..a] {
+        w.write_all(r).unwrap();
+    }
+    w.flush().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    drop(broker.take()); // the broker dies
+    for r in &records[a..b] {
+        w.write_all(r).unwrap();
+    }
+    w.flush().unwrap();
+    std::thread::sleep(Duration::from_secs(4)); // deliveries fail meanwhile
+    let _broker = Broker::start(&tansu, port, &dir.join("broker2"), topic);
+    for r in &records[b..] {
+        w.write_all(r).unwrap();
+    }
+    drop(w);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+
+    // The restarted broker forgot what it had before it died. Everything decided
+    // after the first part (capture time) must be there, exactly once.
+    let cut = times[a - 1] + 1.0;
+    let after: BTreeSet<String> = reference
+        .iter()
+        .filter(|d| common::evaluate::parse_ts(d["decided_at"].as_str().unwrap()) > cut)
+        .map(|d| d["decided_at"].as_str().unwrap().to_string() + d["value"].as_str().unwrap())
+        .collect();
+    assert!(
+        !after.is_empty(),
+        "the test needs decisions after the restart point"
+    );
+    let got = consume(&addr, topic, after.len());
+    let keys: Vec<String> = got
+        .iter()
+        .map(|(_, v, _)| {
+            v["decided_at"].as_str().unwrap().to_string() + v["value"].as_str().unwrap()
+        })
+        .collect();
+    let distinct: BTreeSet<String> = keys.iter().cloned().collect();
+    assert_eq!(keys.len(), distinct.len(), "duplicates after the restart");
+    let missing: Vec<&String> = after.difference(&distinct).collect();
+    assert!(
+        missing.is_empty(),
+        "decisions lost across the broker restart: {missing:?}\n{err}"
+    );
+}

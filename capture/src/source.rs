@@ -65,7 +65,8 @@ impl FileSource {
         if meta.is_dir() {
             return Err(open_err("is a directory".into()));
         }
-        if meta.len() == 0 {
+        // (A FIFO or character device has no size: a pipe from tcpdump is fine.)
+        if meta.is_file() && meta.len() == 0 {
             return Err(open_err("file is empty (0 bytes)".into()));
         }
         let cap = pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano)

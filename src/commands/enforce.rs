@@ -93,6 +93,9 @@ pub fn run(args: &EnforceArgs) -> anyhow::Result<Outcome> {
     let mut rebuilt = false;
     let mut idle_polls = 0u32;
     let mut batches = 0u64;
+    let mut longest_batch = 0.0f64;
+    let mut lists_built = false;
+    let started = Instant::now();
     loop {
         let msg = consumer.poll(Duration::from_millis(100));
         match msg {
@@ -140,13 +143,17 @@ pub fn run(args: &EnforceArgs) -> anyhow::Result<Outcome> {
             let changes = collapse(std::mem::take(&mut pending));
             if !changes.is_empty() {
                 batches += 1;
+                let t = Instant::now();
                 for o in &mut outputs {
                     o.apply(&changes, now)
                         .map_err(|e| anyhow::anyhow!("{}: {e}", o.name()))?;
                 }
+                longest_batch = longest_batch.max(t.elapsed().as_secs_f64());
             }
-            if let Some(e) = &edl {
+            // Lists are rebuilt only when something changed (sorting a million entries is not free).
+            if let (Some(e), false) = (&edl, changes.is_empty() && lists_built) {
                 e.update(lists(&set, args.max_entries));
+                lists_built = true;
             }
             // Applied everywhere: now the offsets may be committed.
             if set.applied + set.ignored > 0 {
@@ -156,11 +163,13 @@ pub fn run(args: &EnforceArgs) -> anyhow::Result<Outcome> {
         }
         if args.once && rebuilt && pending.is_empty() && idle_polls >= 5 {
             eprintln!(
-                "shakedown: enforce done: {} live entries, {} batches applied, {} decisions applied, {} ignored",
+                "shakedown: enforce done: {} live entries, {} batches applied (longest {:.3} s), {} decisions applied, {} ignored, {:.2} s",
                 set.len(),
                 batches,
+                longest_batch,
                 set.applied,
-                set.ignored
+                set.ignored,
+                started.elapsed().as_secs_f64()
             );
             return Ok(Outcome::Complete);
         }

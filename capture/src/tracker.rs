@@ -436,15 +436,7 @@ impl Tracker {
         seg: &TcpSegment<'_>,
         sink: &mut impl FnMut(FlowEvent),
     ) {
-        let src = Endpoint {
-            ip: pkt.src,
-            port: seg.src_port,
-        };
-        let dst = Endpoint {
-            ip: pkt.dst,
-            port: seg.dst_port,
-        };
-        let key = FlowKey::new(src, dst, false);
+        let (src, dst, key) = endpoints(pkt, seg.src_port, seg.dst_port, false);
         // A new SYN on a finished (or different-ISN) connection starts a new flow.
         if seg.syn && !seg.ack_flag {
             if let Some(flow) = self.flows.map.get(&key) {
@@ -578,15 +570,7 @@ impl Tracker {
         dgram: &UdpDatagram<'_>,
         sink: &mut impl FnMut(FlowEvent),
     ) {
-        let src = Endpoint {
-            ip: pkt.src,
-            port: dgram.src_port,
-        };
-        let dst = Endpoint {
-            ip: pkt.dst,
-            port: dgram.dst_port,
-        };
-        let key = FlowKey::new(src, dst, true);
+        let (src, dst, key) = endpoints(pkt, dgram.src_port, dgram.dst_port, true);
         let flow = match self.flows.map.get_mut(&key) {
             Some(flow) => flow,
             None => {
@@ -708,6 +692,24 @@ impl Tracker {
             self.end_flow(&key, EndReason::Evicted, sink);
         }
     }
+}
+
+/// The packet's source and destination endpoints and its flow key.
+fn endpoints(
+    pkt: &Packet<'_>,
+    src_port: u16,
+    dst_port: u16,
+    udp: bool,
+) -> (Endpoint, Endpoint, FlowKey) {
+    let src = Endpoint {
+        ip: pkt.src,
+        port: src_port,
+    };
+    let dst = Endpoint {
+        ip: pkt.dst,
+        port: dst_port,
+    };
+    (src, dst, FlowKey::new(src, dst, udp))
 }
 
 /// Keys of a datagram whose first packet is a client Initial that decrypts with

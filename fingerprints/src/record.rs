@@ -509,3 +509,54 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// However a handshake is cut into records and into chunks, the same
+        /// messages come out.
+        #[test]
+        fn hello_is_invariant_to_record_and_chunk_splits(
+            body_len in 0usize..3000,
+            record_size in 1usize..2000,
+            chunk_sizes in proptest::collection::vec(1usize..700, 1..20),
+        ) {
+            let body: Vec<u8> = (0..body_len).map(|i| (i * 13 + 5) as u8).collect();
+            let mut msg = vec![1, (body_len >> 16) as u8, (body_len >> 8) as u8, body_len as u8];
+            msg.extend_from_slice(&body);
+            let mut wire = Vec::new();
+            for part in msg.chunks(record_size) {
+                wire.extend_from_slice(&[22, 3, 1, (part.len() >> 8) as u8, part.len() as u8]);
+                wire.extend_from_slice(part);
+            }
+            let mut s = TlsStream::default();
+            let mut got = Vec::new();
+            let mut pos = 0;
+            let mut i = 0;
+            while pos < wire.len() {
+                let n = chunk_sizes[i % chunk_sizes.len()].min(wire.len() - pos);
+                s.feed(&wire[pos..pos + n], &mut |e| {
+                    if let TlsEvent::Handshake { msg_type, body } = e {
+                        got.push((msg_type, body.to_vec()));
+                    }
+                });
+                pos += n;
+                i += 1;
+            }
+            prop_assert_eq!(got, vec![(1u8, body)]);
+        }
+
+        /// Arbitrary bytes in arbitrary chunks never panic and never grow the buffer past its cap.
+        #[test]
+        fn arbitrary_input_is_bounded(data in proptest::collection::vec(any::<u8>(), 0..5000), chunk in 1usize..300) {
+            let mut s = TlsStream::new(2048);
+            for c in data.chunks(chunk) {
+                s.feed(c, &mut |_| {});
+                prop_assert!(s.buffered_bytes() <= 2048 + 18_688 + 256);
+            }
+        }
+    }
+}

@@ -26,6 +26,55 @@ pub enum Command {
     Learn(LearnArgs),
     /// Consume decisions from Kafka and keep firewalls, ipsets, lists and hooks in step.
     Enforce(EnforceArgs),
+    /// Run the detector on live interfaces (SPAN/mirror ports) until SIGINT/SIGTERM.
+    Live(LiveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Interface to capture on (repeat for several mirror ports).
+    #[arg(short, long = "interface", value_name = "IF", required = true)]
+    pub interfaces: Vec<String>,
+
+    /// BPF filter.
+    #[arg(long, value_name = "EXPR", default_value = "tcp or (udp port 443)")]
+    pub bpf: String,
+
+    /// Bytes captured per packet.
+    #[arg(long, value_name = "BYTES", default_value_t = 9216, value_parser = clap::value_parser!(u32).range(256..=262_144))]
+    pub snaplen: u32,
+
+    /// Kernel capture buffer per interface, MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=2048))]
+    pub buffer_mb: u32,
+
+    /// Configuration file (TOML), as for `replay`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Learned model of the site (from `shakedown learn`).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+
+    /// Write decisions (JSON lines) to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub decisions: Option<PathBuf>,
+
+    /// Publish decisions to these Kafka brokers (host:port,...).
+    #[arg(long, value_name = "HOST:PORT,...")]
+    pub kafka_brokers: Option<String>,
+
+    /// Kafka topic for decisions.
+    #[arg(long, value_name = "TOPIC")]
+    pub kafka_topic: Option<String>,
+
+    /// Decide and report, but label every decision monitor-only.
+    #[arg(long)]
+    pub monitor: bool,
+
+    /// Seconds between status lines on standard error (0: none).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub status_interval: u64,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@
 use clap::Parser;
 use shakedown::cli::{Cli, Command};
 use shakedown::commands::fingerprint::{self, Outcome};
-use shakedown::commands::{enforce, learn, replay};
+use shakedown::commands::{enforce, learn, live, replay};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Learn(args) => learn::run(args),
         Command::Enforce(args) => enforce::run(args),
+        Command::Live(args) => live::run(args),
     };
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,

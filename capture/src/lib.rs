@@ -14,7 +14,9 @@ pub mod source;
 pub mod tracker;
 
 pub use decode::{decode, Packet, Skip};
-pub use source::{FileSource, RawPacket, SourceError, Timestamp};
+pub use source::{
+    FileSource, LiveOptions, LiveSource, LiveStats, RawPacket, SourceError, StopHandle, Timestamp,
+};
 pub use tracker::{
     Connection, FlowEnd, FlowEvent, RecordBatch, RecordMeta, Tracker, TrackerConfig, TrackerStats,
 };

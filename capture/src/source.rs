@@ -132,3 +132,128 @@ fn describe(e: pcap::Error) -> String {
         other => other.to_string(),
     }
 }
+
+/// Settings of a live capture.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    pub snaplen: i32,
+    pub buffer_bytes: i32,
+    pub promiscuous: bool,
+    pub bpf: String,
+    /// Read timeout, milliseconds (how often an idle reader wakes up).
+    pub timeout_ms: i32,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            // Enough for a jumbo frame; every segment of a hello fits.
+            snaplen: 9216,
+            buffer_bytes: 64 << 20,
+            promiscuous: true,
+            bpf: "tcp or (udp port 443)".into(),
+            timeout_ms: 100,
+        }
+    }
+}
+
+/// Kernel counters of a live capture (pcap_stats).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LiveStats {
+    pub received: u32,
+    pub dropped: u32,
+    pub if_dropped: u32,
+}
+
+/// Wakes a live reader (pcap_breakloop).
+pub struct StopHandle(pcap::BreakLoop);
+
+impl StopHandle {
+    pub fn stop(&self) {
+        self.0.breakloop();
+    }
+}
+
+/// A live capture on one interface (libpcap; needs root or CAP_NET_RAW).
+pub struct LiveSource {
+    cap: pcap::Capture<pcap::Active>,
+    interface: String,
+    linktype: i32,
+}
+
+impl LiveSource {
+    pub fn open(interface: &str, opts: &LiveOptions) -> Result<LiveSource, SourceError> {
+        let err = |reason: String| SourceError::Open {
+            path: PathBuf::from(interface),
+            reason,
+        };
+        let mut cap = pcap::Capture::from_device(interface)
+            .map_err(|e| err(describe(e)))?
+            .promisc(opts.promiscuous)
+            .snaplen(opts.snaplen)
+            .buffer_size(opts.buffer_bytes)
+            .immediate_mode(true)
+            .timeout(opts.timeout_ms)
+            .open()
+            .map_err(|e| err(describe(e)))?;
+        if !opts.bpf.trim().is_empty() {
+            cap.filter(&opts.bpf, true)
+                .map_err(|e| err(format!("BPF filter {:?}: {}", opts.bpf, describe(e))))?;
+        }
+        let linktype = cap.get_datalink().0;
+        Ok(LiveSource {
+            cap,
+            interface: interface.to_string(),
+            linktype,
+        })
+    }
+
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    pub fn linktype(&self) -> i32 {
+        self.linktype
+    }
+
+    /// The next packet, `Ok(None)` when the read timeout expired without one.
+    pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, SourceError> {
+        match self.cap.next_packet() {
+            Ok(p) => {
+                // timeval field types differ between platforms (not always i64).
+                #[allow(clippy::unnecessary_cast)]
+                let ts = Timestamp(
+                    p.header.ts.tv_sec as i64 * 1_000_000_000 + p.header.ts.tv_usec as i64 * 1_000,
+                );
+                Ok(Some(RawPacket {
+                    ts,
+                    data: p.data,
+                    wire_len: p.header.len,
+                }))
+            }
+            // Timeout, or woken by `StopHandle::stop` (pcap_breakloop).
+            Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => Ok(None),
+            Err(e) => Err(SourceError::Read {
+                path: PathBuf::from(&self.interface),
+                packet: 0,
+                reason: describe(e),
+            }),
+        }
+    }
+
+    /// A handle another thread can use to wake a reader blocked in `next_packet`
+    /// (on an idle link libpcap may wait for a packet forever).
+    pub fn stop_handle(&mut self) -> StopHandle {
+        StopHandle(self.cap.breakloop_handle())
+    }
+
+    pub fn stats(&mut self) -> LiveStats {
+        self.cap
+            .stats()
+            .map_or(LiveStats::default(), |s| LiveStats {
+                received: s.received,
+                dropped: s.dropped,
+                if_dropped: s.if_dropped,
+            })
+    }
+}

@@ -3,4 +3,5 @@
 pub mod enforce;
 pub mod fingerprint;
 pub mod learn;
+pub mod live;
 pub mod replay;

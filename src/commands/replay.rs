@@ -87,41 +87,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         .map(Model::load)
         .transpose()?
         .map(Arc::new);
-    if cfg.kafka.enabled() && args.decisions.is_some() {
-        anyhow::bail!("--decisions and Kafka are exclusive: decisions go to one place");
-    }
-    let kafka = if cfg.kafka.enabled() {
-        Some(Arc::new(KafkaSink::start(&cfg.kafka, &cfg.sensor)?))
-    } else {
-        None
-    };
-
-    // Decisions: to Kafka (through the spool), or to the file or standard
-    // output, flushed line by line so that nothing decided waits in a buffer.
-    let out: Box<dyn Write + Send> = match &args.decisions {
-        Some(p) => Box::new(create(p, "decisions")?),
-        None => Box::new(io::stdout()),
-    };
-    let out = Arc::new(Mutex::new((out, None::<io::Error>)));
-    let sink_out = out.clone();
-    let sink_kafka = kafka.clone();
-    let emit = move |d: &Decision| {
-        let mut guard = sink_out.lock().expect("decision writer");
-        let (w, err) = &mut *guard;
-        if err.is_some() {
-            return;
-        }
-        let res = match &sink_kafka {
-            Some(k) => k.emit(d).map_err(|e| io::Error::other(e.to_string())),
-            None => serde_json::to_writer(&mut *w, d)
-                .map_err(io::Error::from)
-                .and_then(|_| w.write_all(b"\n"))
-                .and_then(|_| w.flush()),
-        };
-        if let Err(e) = res {
-            *err = Some(e);
-        }
-    };
+    let cfg = Arc::new(cfg);
+    let (emit, out, kafka) = decision_output(&cfg, args.decisions.as_deref())?;
     let flows: Option<FlowSink> = match &args.flows {
         Some(p) => {
             let mut w = create(p, "flows")?;
@@ -132,7 +99,6 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         }
         None => None,
     };
-    let cfg = Arc::new(cfg);
     let (summary, result) = run_pipeline(
         &args.files,
         cfg.clone(),
@@ -164,8 +130,59 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Where decisions go, and the state to check once the run is over.
+pub type DecisionWriter = Arc<Mutex<(Box<dyn Write + Send>, Option<io::Error>)>>;
+
+/// The decision output: Kafka (through the spool) when configured, else the
+/// file or standard output, flushed line by line so that nothing decided waits
+/// in a buffer. Returns the emit function, the writer state (its first error)
+/// and the Kafka sink to finish.
+#[allow(clippy::type_complexity)]
+pub fn decision_output(
+    cfg: &Config,
+    decisions: Option<&Path>,
+) -> anyhow::Result<(
+    impl FnMut(&Decision) + Send + 'static,
+    DecisionWriter,
+    Option<Arc<KafkaSink>>,
+)> {
+    if cfg.kafka.enabled() && decisions.is_some() {
+        anyhow::bail!("--decisions and Kafka are exclusive: decisions go to one place");
+    }
+    let kafka = if cfg.kafka.enabled() {
+        Some(Arc::new(KafkaSink::start(&cfg.kafka, &cfg.sensor)?))
+    } else {
+        None
+    };
+    let out: Box<dyn Write + Send> = match decisions {
+        Some(p) => Box::new(create(p, "decisions")?),
+        None => Box::new(io::stdout()),
+    };
+    let out: DecisionWriter = Arc::new(Mutex::new((out, None)));
+    let sink_out = out.clone();
+    let sink_kafka = kafka.clone();
+    let emit = move |d: &Decision| {
+        let mut guard = sink_out.lock().expect("decision writer");
+        let (w, err) = &mut *guard;
+        if err.is_some() {
+            return;
+        }
+        let res = match &sink_kafka {
+            Some(k) => k.emit(d).map_err(|e| io::Error::other(e.to_string())),
+            None => serde_json::to_writer(&mut *w, d)
+                .map_err(io::Error::from)
+                .and_then(|_| w.write_all(b"\n"))
+                .and_then(|_| w.flush()),
+        };
+        if let Err(e) = res {
+            *err = Some(e);
+        }
+    };
+    Ok((emit, out, kafka))
+}
+
 /// Flushes Kafka with the configured timeout; returns the report line.
-fn finish_kafka(k: Arc<KafkaSink>, cfg: &Config) -> anyhow::Result<String> {
+pub fn finish_kafka(k: Arc<KafkaSink>, cfg: &Config) -> anyhow::Result<String> {
     use std::sync::atomic::Ordering::Relaxed;
     let k = Arc::try_unwrap(k).map_err(|_| anyhow::anyhow!("kafka sink still in use"))?;
     let stats = k.stats.clone();

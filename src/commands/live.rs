@@ -1,0 +1,252 @@
+//! `shakedown live --interface IF...`: the detector on mirror ports.
+//!
+//! One reader thread per interface does only capture: it copies each packet into
+//! a bounded queue and, when the queue is full, drops and counts instead of
+//! blocking the kernel ring. The pipeline thread decodes, tracks flows and feeds
+//! the same workers and sink as `replay`; the clock is the packets' time (the
+//! wall clock moves it on when the link is quiet). SIGINT/SIGTERM end it cleanly:
+//! open flows are flushed, pending decisions written or spooled, exit 0.
+
+use super::fingerprint::Outcome;
+use super::replay::{decision_output, load_config};
+use crate::cli::LiveArgs;
+use crate::model::Model;
+use crate::pipeline::Dispatcher;
+use crate::run_summary::RunSummary;
+use crossbeam_channel::{bounded, RecvTimeoutError, TrySendError};
+use shakedown_capture::tracker::TrackerConfig;
+use shakedown_capture::{decode, LiveOptions, LiveSource, Timestamp, Tracker};
+use shakedown_fingerprints::reputation::Reputation;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+struct Captured {
+    iface: usize,
+    ts: Timestamp,
+    data: Vec<u8>,
+}
+
+#[derive(Default)]
+struct IfaceCounters {
+    kernel_received: AtomicU64,
+    kernel_dropped: AtomicU64,
+    if_dropped: AtomicU64,
+    queue_dropped: AtomicU64,
+}
+
+fn wall_now() -> Timestamp {
+    Timestamp(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64),
+    )
+}
+
+pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
+    let mut cfg = load_config(args.config.as_deref())?;
+    if let Some(b) = &args.kafka_brokers {
+        cfg.kafka.brokers = b.clone();
+    }
+    if let Some(t) = &args.kafka_topic {
+        cfg.kafka.topic = t.clone();
+    }
+    cfg.monitor |= args.monitor;
+    let model = args
+        .model
+        .as_deref()
+        .map(Model::load)
+        .transpose()?
+        .map(Arc::new);
+    let opts = LiveOptions {
+        snaplen: args.snaplen as i32,
+        buffer_bytes: (args.buffer_mb * 1024 * 1024) as i32,
+        bpf: args.bpf.clone(),
+        ..LiveOptions::default()
+    };
+    // Open every interface first: a wrong name or missing rights fail before anything runs.
+    let mut sources = Vec::new();
+    for iface in &args.interfaces {
+        let s = LiveSource::open(iface, &opts).map_err(|e| {
+            anyhow::anyhow!(
+                "{e} (live capture needs root or CAP_NET_RAW, and an existing interface)"
+            )
+        })?;
+        sources.push(s);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+
+    let cfg = Arc::new(cfg);
+    let (mut emit, out_state, kafka) = decision_output(&cfg, args.decisions.as_deref())?;
+    let decisions = Arc::new(AtomicU64::new(0));
+    let counted = decisions.clone();
+    let emit = move |d: &crate::decisions::Decision| {
+        counted.fetch_add(1, Ordering::Relaxed);
+        emit(d);
+    };
+    let mut dispatcher = Dispatcher::start(
+        cfg.clone(),
+        model,
+        Arc::new(Reputation::builtin()),
+        emit,
+        None,
+    )?;
+    let mut tracker = Tracker::new(TrackerConfig {
+        max_flows: cfg.limits.max_flows,
+        early_client_hello: true,
+        ..TrackerConfig::default()
+    });
+
+    let (tx, rx) = bounded::<Captured>(65_536);
+    let linktypes: Vec<i32> = sources.iter().map(LiveSource::linktype).collect();
+    let names: Vec<String> = sources.iter().map(|s| s.interface().to_string()).collect();
+    let counters: Vec<Arc<IfaceCounters>> = sources
+        .iter()
+        .map(|_| Arc::new(IfaceCounters::default()))
+        .collect();
+    let mut readers = Vec::new();
+    let handles: Vec<_> = sources.iter_mut().map(LiveSource::stop_handle).collect();
+    for (idx, mut src) in sources.into_iter().enumerate() {
+        let tx = tx.clone();
+        let stop = stop.clone();
+        let c = counters[idx].clone();
+        readers.push(
+            std::thread::Builder::new()
+                .name(format!("shakedown-capture-{idx}"))
+                .spawn(move || {
+                    let mut last_stats = Instant::now();
+                    while !stop.load(Ordering::Relaxed) {
+                        match src.next_packet() {
+                            Ok(Some(p)) => {
+                                let item = Captured {
+                                    iface: idx,
+                                    ts: p.ts,
+                                    data: p.data.to_vec(),
+                                };
+                                if let Err(TrySendError::Full(_)) = tx.try_send(item) {
+                                    c.queue_dropped.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                eprintln!("shakedown: capture on {}: {e}", src.interface());
+                                break;
+                            }
+                        }
+                        if last_stats.elapsed() >= Duration::from_secs(1) {
+                            let s = src.stats();
+                            c.kernel_received
+                                .store(s.received as u64, Ordering::Relaxed);
+                            c.kernel_dropped.store(s.dropped as u64, Ordering::Relaxed);
+                            c.if_dropped.store(s.if_dropped as u64, Ordering::Relaxed);
+                            last_stats = Instant::now();
+                        }
+                    }
+                })?,
+        );
+    }
+    drop(tx);
+    eprintln!(
+        "shakedown: live on {} (filter {:?}, snaplen {}); SIGINT/SIGTERM stop it",
+        names.join(", "),
+        args.bpf,
+        args.snaplen
+    );
+
+    let mut summary = RunSummary::default();
+    let started = Instant::now();
+    let mut last_status = Instant::now();
+    let (mut status_packets, mut status_bytes) = (0u64, 0u64);
+    let mut now = Timestamp(i64::MIN);
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(p) => {
+                summary.packets += 1;
+                summary.bytes += p.data.len() as u64;
+                if p.ts > now {
+                    now = p.ts;
+                }
+                dispatcher.tick(p.ts);
+                match decode(linktypes[p.iface], &p.data) {
+                    Ok(pkt) => tracker.process(p.ts, &pkt, &mut |ev| dispatcher.on_event(ev)),
+                    Err(skip) => summary.skip(skip),
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                // A quiet link: let decisions through on the wall clock.
+                if now.0 != i64::MIN {
+                    dispatcher.tick(wall_now().max(now));
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if stop.load(Ordering::Relaxed) && rx.is_empty() {
+            break;
+        }
+        if args.status_interval > 0
+            && last_status.elapsed() >= Duration::from_secs(args.status_interval)
+        {
+            let secs = last_status.elapsed().as_secs_f64();
+            let (kd, qd): (u64, u64) = counters.iter().fold((0, 0), |(k, q), c| {
+                (
+                    k + c.kernel_dropped.load(Ordering::Relaxed)
+                        + c.if_dropped.load(Ordering::Relaxed),
+                    q + c.queue_dropped.load(Ordering::Relaxed),
+                )
+            });
+            eprintln!(
+                "shakedown: status: {:.0} pps, {:.1} Mbit/s, {} flows, {} TLS connections, {} decisions, drops: kernel {kd}, queue {qd}",
+                (summary.packets - status_packets) as f64 / secs,
+                (summary.bytes - status_bytes) as f64 * 8.0 / 1e6 / secs,
+                tracker.active_flows(),
+                tracker.stats().tls_connections,
+                decisions.load(Ordering::Relaxed)
+            );
+            status_packets = summary.packets;
+            status_bytes = summary.bytes;
+            last_status = Instant::now();
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for h in &handles {
+        h.stop();
+    }
+    for r in readers {
+        let _ = r.join();
+    }
+    eprintln!("shakedown: stopping: flushing open flows and pending decisions");
+    tracker.flush(&mut |ev| dispatcher.on_event(ev));
+    let result = dispatcher.finish()?;
+    let kafka_report = match kafka {
+        Some(k) => Some(super::replay::finish_kafka(k, &cfg)?),
+        None => None,
+    };
+    if let Some(e) = out_state.lock().expect("decision writer").1.take() {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(anyhow::Error::new(e).context("cannot write decisions"));
+        }
+    }
+    summary.files = 0;
+    summary.tracker = tracker.stats();
+    summary.connections_tcp = summary.tracker.tls_connections;
+    summary.elapsed = started.elapsed();
+    eprintln!("shakedown: {summary}");
+    for (i, c) in counters.iter().enumerate() {
+        eprintln!(
+            "shakedown: {}: kernel received {}, dropped {}, interface dropped {}; queue dropped {}",
+            names[i],
+            c.kernel_received.load(Ordering::Relaxed),
+            c.kernel_dropped.load(Ordering::Relaxed),
+            c.if_dropped.load(Ordering::Relaxed),
+            c.queue_dropped.load(Ordering::Relaxed)
+        );
+    }
+    eprint!("{}", super::replay::report(&result, &cfg));
+    if let Some(k) = kafka_report {
+        eprintln!("{k}");
+    }
+    Ok(Outcome::Complete)
+}

@@ -1,0 +1,142 @@
+//! `shakedown live` on the loopback interface: real TLS clients (curl and
+//! openssl s_client) against a local `openssl s_server`, then SIGTERM. Needs
+//! root or CAP_NET_RAW; without them it says so and skips (it never passes
+//! silently without having run).
+
+mod common;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
+    for tool in ["openssl", "curl"] {
+        if !have(tool) {
+            eprintln!("SKIPPED: {tool} not installed");
+            return;
+        }
+    }
+    let dir = common::scratch("live-loopback");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=shop.example",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("k.pem"))
+        .arg("-out")
+        .arg(dir.join("c.pem"))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let decisions = dir.join("decisions.jsonl");
+    let live = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .args([
+            "live",
+            "-i",
+            "lo",
+            "--bpf",
+            &format!("tcp port {port}"),
+            "--status-interval",
+            "1",
+        ])
+        .arg("--decisions")
+        .arg(&decisions)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut server = Command::new("openssl")
+        .args([
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-www",
+            "-quiet",
+        ])
+        .arg("-cert")
+        .arg(dir.join("c.pem"))
+        .arg("-key")
+        .arg(dir.join("k.pem"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let url = format!("https://127.0.0.1:{port}/");
+    for _ in 0..5 {
+        let _ = Command::new("curl")
+            .args(["-sk", "--max-time", "3", "-o", "/dev/null", &url])
+            .status();
+    }
+    // A burst of handshakes without requests: the bot-like client.
+    for _ in 0..25 {
+        let _ = Command::new("timeout")
+            .args([
+                "3",
+                "openssl",
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = Command::new("kill")
+        .args(["-TERM", &live.id().to_string()])
+        .status();
+    let started = Instant::now();
+    let out = live.wait_with_output().unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("cannot open capture") {
+        eprintln!("SKIPPED: no capture rights on lo here: {}", err.trim());
+        return;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "SIGTERM took too long"
+    );
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("stopping: flushing"), "{err}");
+    assert!(err.contains("status:"), "{err}");
+    assert!(
+        err.contains("30 TLS connections (30 tcp"),
+        "all 30 connections fingerprinted: {err}"
+    );
+    let text = std::fs::read_to_string(&decisions).unwrap();
+    let blocks: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        blocks
+            .iter()
+            .any(|d| d["action"] == "block" && d["value"] == "127.0.0.1"),
+        "the handshake burst is blocked: {text}\n{err}"
+    );
+}

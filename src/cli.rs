@@ -75,6 +75,10 @@ pub struct LiveArgs {
     /// Seconds between status lines on standard error (0: none).
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub status_interval: u64,
+
+    /// Serve Prometheus metrics on this address (/metrics).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9154")]
+    pub metrics: String,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,7 @@ pub mod features;
 pub mod in_order;
 pub mod json_line;
 pub mod kafka_sink;
+pub mod metrics;
 pub mod model;
 pub mod observations;
 pub mod pipeline;

@@ -49,6 +49,11 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
         .status()
         .unwrap();
     assert!(st.success());
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let decisions = dir.join("decisions.jsonl");
     let live = Command::new(env!("CARGO_BIN_EXE_shakedown"))
         .args([
@@ -59,6 +64,8 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
             &format!("tcp port {port}"),
             "--status-interval",
             "1",
+            "--metrics",
+            &format!("127.0.0.1:{metrics_port}"),
         ])
         .arg("--decisions")
         .arg(&decisions)
@@ -105,6 +112,7 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
             .status();
     }
     std::thread::sleep(Duration::from_secs(2));
+    let metrics = scrape(metrics_port);
     let _ = Command::new("kill")
         .args(["-TERM", &live.id().to_string()])
         .status();
@@ -128,6 +136,17 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
         err.contains("30 TLS connections (30 tcp"),
         "all 30 connections fingerprinted: {err}"
     );
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        metrics.contains("shakedown_queue_dropped_packets_total{interface=\"lo\"} 0\n"),
+        "{metrics}"
+    );
+    let hellos: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("shakedown_client_hellos_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no client_hellos_total: {metrics}"));
+    assert_eq!(hellos, 30, "{metrics}");
     let text = std::fs::read_to_string(&decisions).unwrap();
     let blocks: Vec<serde_json::Value> = text
         .lines()
@@ -139,4 +158,18 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
             .any(|d| d["action"] == "block" && d["value"] == "127.0.0.1"),
         "the handshake burst is blocked: {text}\n{err}"
     );
+}
+
+/// GET /metrics over plain TCP; the whole response, headers included.
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::from("(metrics endpoint not reachable)");
+    };
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    out
 }

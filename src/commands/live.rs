@@ -156,6 +156,15 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         args.snaplen
     );
 
+    // An empty --metrics switches the endpoint off.
+    let metrics = if args.metrics.is_empty() {
+        None
+    } else {
+        let m = crate::metrics::MetricsServer::start(&args.metrics)?;
+        eprintln!("shakedown: metrics on http://{}/metrics", m.addr);
+        Some(m)
+    };
+    let mut last_metrics = Instant::now();
     let mut summary = RunSummary::default();
     let started = Instant::now();
     let mut last_status = Instant::now();
@@ -185,6 +194,18 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         }
         if stop.load(Ordering::Relaxed) && rx.is_empty() {
             break;
+        }
+        if let Some(m) = &metrics {
+            if last_metrics.elapsed() >= Duration::from_secs(1) {
+                m.publish(render_metrics(
+                    &names,
+                    &counters,
+                    &summary,
+                    &tracker,
+                    decisions.load(Ordering::Relaxed),
+                ));
+                last_metrics = Instant::now();
+            }
         }
         if args.status_interval > 0
             && last_status.elapsed() >= Duration::from_secs(args.status_interval)
@@ -249,4 +270,125 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         eprintln!("{k}");
     }
     Ok(Outcome::Complete)
+}
+
+/// The Prometheus rendering of what the live loop counts.
+fn render_metrics(
+    names: &[String],
+    counters: &[Arc<IfaceCounters>],
+    summary: &RunSummary,
+    tracker: &Tracker,
+    decisions: u64,
+) -> String {
+    let mut e = crate::metrics::Exposition::default();
+    let iface_metric = |e: &mut crate::metrics::Exposition,
+                        name: &str,
+                        help: &str,
+                        f: &dyn Fn(&IfaceCounters) -> u64| {
+        let labels: Vec<[(&str, &str); 1]> =
+            names.iter().map(|n| [("interface", n.as_str())]).collect();
+        let samples: Vec<(&[(&str, &str)], f64)> = labels
+            .iter()
+            .zip(counters)
+            .map(|(l, c)| (l.as_slice(), f(c) as f64))
+            .collect();
+        e.metric(name, "counter", help, &samples);
+    };
+    iface_metric(
+        &mut e,
+        "kernel_received_packets_total",
+        "Packets the kernel passed to libpcap.",
+        &|c| c.kernel_received.load(Ordering::Relaxed),
+    );
+    iface_metric(
+        &mut e,
+        "kernel_dropped_packets_total",
+        "Packets dropped because the capture buffer was full.",
+        &|c| c.kernel_dropped.load(Ordering::Relaxed),
+    );
+    iface_metric(
+        &mut e,
+        "interface_dropped_packets_total",
+        "Packets dropped by the interface or its driver.",
+        &|c| c.if_dropped.load(Ordering::Relaxed),
+    );
+    iface_metric(
+        &mut e,
+        "queue_dropped_packets_total",
+        "Packets dropped because the pipeline queue was full.",
+        &|c| c.queue_dropped.load(Ordering::Relaxed),
+    );
+    let t = tracker.stats();
+    let plain: [(&str, &str, &str, u64); 11] = [
+        (
+            "packets_total",
+            "counter",
+            "Packets processed by the pipeline.",
+            summary.packets,
+        ),
+        (
+            "bytes_total",
+            "counter",
+            "Bytes processed by the pipeline.",
+            summary.bytes,
+        ),
+        (
+            "flows",
+            "gauge",
+            "Flows tracked now.",
+            tracker.active_flows() as u64,
+        ),
+        (
+            "flows_evicted_total",
+            "counter",
+            "Flows evicted because the flow table was full.",
+            t.flows_evicted,
+        ),
+        (
+            "tls_connections_total",
+            "counter",
+            "TLS connections seen.",
+            t.tls_connections,
+        ),
+        (
+            "client_hellos_total",
+            "counter",
+            "ClientHellos parsed.",
+            t.client_hellos,
+        ),
+        (
+            "hello_parse_errors_total",
+            "counter",
+            "Handshake messages that did not parse.",
+            t.hello_parse_errors,
+        ),
+        (
+            "reassembly_gaps_total",
+            "counter",
+            "Gaps left in reassembled TCP streams.",
+            t.reassembly_gaps,
+        ),
+        (
+            "reassembly_dropped_segments_total",
+            "counter",
+            "Out-of-order segments dropped over the buffer limit.",
+            t.reassembly_dropped_segments,
+        ),
+        (
+            "decisions_total",
+            "counter",
+            "Decisions written.",
+            decisions,
+        ),
+        (
+            "skipped_packets_total",
+            "counter",
+            "Packets not decoded (not IP, truncated, ...).",
+            summary.skipped.iter().sum(),
+        ),
+    ];
+    for (name, kind, help, v) in plain {
+        e.metric(name, kind, help, &[(&[], v as f64)]);
+    }
+    e.finish()
 }

@@ -1,0 +1,104 @@
+//! A Prometheus text endpoint (`/metrics`) for long-running modes. The pipeline
+//! thread renders the counters about once a second into a string; a small
+//! HTTP responder thread serves the latest rendering.
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+pub struct MetricsServer {
+    text: Arc<RwLock<String>>,
+    pub addr: SocketAddr,
+}
+
+impl MetricsServer {
+    pub fn start(addr: &str) -> anyhow::Result<MetricsServer> {
+        let listener =
+            TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("--metrics {addr}: {e}"))?;
+        let local = listener.local_addr()?;
+        let text = Arc::new(RwLock::new(String::new()));
+        let t = text.clone();
+        std::thread::Builder::new().name("shakedown-metrics".into()).spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = [0u8; 1024];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]);
+                let body = t.read().map(|s| s.clone()).unwrap_or_default();
+                let (status, body) = if req.starts_with("GET /metrics") {
+                    ("200 OK", body)
+                } else {
+                    ("404 Not Found", "try /metrics\n".to_string())
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        })?;
+        Ok(MetricsServer { text, addr: local })
+    }
+
+    pub fn publish(&self, text: String) {
+        if let Ok(mut t) = self.text.write() {
+            *t = text;
+        }
+    }
+}
+
+/// Builds Prometheus exposition text.
+#[derive(Default)]
+pub struct Exposition {
+    out: String,
+}
+
+impl Exposition {
+    /// One metric with optional labels; `kind` is counter or gauge.
+    pub fn metric(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        samples: &[(&[(&str, &str)], f64)],
+    ) {
+        let _ = writeln!(
+            self.out,
+            "# HELP shakedown_{name} {help}\n# TYPE shakedown_{name} {kind}"
+        );
+        for (labels, v) in samples {
+            let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+            if l.is_empty() {
+                let _ = writeln!(self.out, "shakedown_{name} {v}");
+            } else {
+                let _ = writeln!(self.out, "shakedown_{name}{{{}}} {v}", l.join(","));
+            }
+        }
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_format() {
+        let mut e = Exposition::default();
+        e.metric(
+            "packets_total",
+            "counter",
+            "Packets captured.",
+            &[(&[("interface", "eth1")], 42.0)],
+        );
+        e.metric("flows", "gauge", "Flows tracked.", &[(&[], 7.0)]);
+        let t = e.finish();
+        assert!(t.contains("# TYPE shakedown_packets_total counter\nshakedown_packets_total{interface=\"eth1\"} 42\n"));
+        assert!(t.contains("shakedown_flows 7\n"));
+    }
+}

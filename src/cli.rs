@@ -76,6 +76,10 @@ pub struct LiveArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub status_interval: u64,
 
+    /// Write one JSON line per TLS connection (fingerprints, sizes, timings) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub flows: Option<std::path::PathBuf>,
+
     /// Serve Prometheus metrics on this address (/metrics).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9154")]
     pub metrics: String,

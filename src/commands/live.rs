@@ -92,7 +92,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         model,
         Arc::new(Reputation::builtin()),
         emit,
-        None,
+        super::replay::flow_output(args.flows.as_deref())?,
     )?;
     let mut tracker = Tracker::new(TrackerConfig {
         max_flows: cfg.limits.max_flows,

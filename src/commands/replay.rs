@@ -35,6 +35,16 @@ fn create(path: &Path, what: &str) -> anyhow::Result<BufWriter<File>> {
     })?))
 }
 
+/// The `--flows` writer: one JSON line per TLS connection, when asked for.
+pub fn flow_output(path: Option<&Path>) -> anyhow::Result<Option<FlowSink>> {
+    let Some(p) = path else { return Ok(None) };
+    let mut w = create(p, "flows")?;
+    Ok(Some(Box::new(move |r: &FlowRecord| {
+        let _ = serde_json::to_writer(&mut w, r);
+        let _ = w.write_all(b"\n");
+    })))
+}
+
 /// Runs capture files through the pipeline.
 pub fn run_pipeline(
     files: &[PathBuf],
@@ -89,16 +99,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         .map(Arc::new);
     let cfg = Arc::new(cfg);
     let (emit, out, kafka) = decision_output(&cfg, args.decisions.as_deref())?;
-    let flows: Option<FlowSink> = match &args.flows {
-        Some(p) => {
-            let mut w = create(p, "flows")?;
-            Some(Box::new(move |r: &FlowRecord| {
-                let _ = serde_json::to_writer(&mut w, r);
-                let _ = w.write_all(b"\n");
-            }))
-        }
-        None => None,
-    };
+    let flows = flow_output(args.flows.as_deref())?;
     let (summary, result) = run_pipeline(
         &args.files,
         cfg.clone(),

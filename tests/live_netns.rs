@@ -1,0 +1,315 @@
+//! `shakedown live` on a veth pair between two network namespaces: a TLS
+//! server (`openssl s_server`) in one, clients bound to three addresses in the
+//! other (curl and python as ordinary clients, a burst of openssl s_client
+//! handshakes as the bot). tcpdump records the same interface; afterwards every
+//! connection `live` reported must carry the fingerprints `shakedown fingerprint`
+//! computes from the tcpdump file. The namespaces have no route out. Needs root
+//! (to create namespaces); without it the test says so and skips.
+
+mod common;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SERVER: &str = "10.77.0.1";
+const HUMAN: &str = "10.77.0.2";
+const SCRIPT: &str = "10.77.0.4";
+const BOT: &str = "10.77.0.3";
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Two namespaces joined by a veth pair; deleted (with the veth) on drop.
+struct Namespaces {
+    client: String,
+    server: String,
+    server_if: String,
+}
+
+impl Namespaces {
+    fn create() -> Option<Namespaces> {
+        let id = std::process::id();
+        let ns = Namespaces {
+            client: format!("sd{id}c"),
+            server: format!("sd{id}s"),
+            server_if: format!("sds{id}"),
+        };
+        let client_if = format!("sdc{id}");
+        if !ip(&["netns", "add", &ns.client]) {
+            return None;
+        }
+        let ok = ip(&["netns", "add", &ns.server])
+            && ip(&[
+                "link",
+                "add",
+                &client_if,
+                "netns",
+                &ns.client,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &ns.server_if,
+                "netns",
+                &ns.server,
+            ])
+            && ip(&[
+                "-n",
+                &ns.server,
+                "addr",
+                "add",
+                &format!("{SERVER}/24"),
+                "dev",
+                &ns.server_if,
+            ])
+            && [HUMAN, BOT, SCRIPT].iter().all(|a| {
+                ip(&[
+                    "-n",
+                    &ns.client,
+                    "addr",
+                    "add",
+                    &format!("{a}/24"),
+                    "dev",
+                    &client_if,
+                ])
+            })
+            && ip(&["-n", &ns.server, "link", "set", &ns.server_if, "up"])
+            && ip(&["-n", &ns.client, "link", "set", &client_if, "up"])
+            && ip(&["-n", &ns.server, "link", "set", "lo", "up"])
+            && ip(&["-n", &ns.client, "link", "set", "lo", "up"]);
+        // Wire-sized segments, as a mirror port would show them.
+        for (n, i) in [(&ns.server, &ns.server_if), (&ns.client, &client_if)] {
+            let _ = Command::new("ip")
+                .args(["netns", "exec", n, "ethtool", "-K", i])
+                .args(["tso", "off", "gso", "off", "gro", "off"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        ok.then_some(ns)
+    }
+
+    fn exec(&self, ns: &str, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns, program]);
+        c
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        ip(&["netns", "del", &self.client]);
+        ip(&["netns", "del", &self.server]);
+    }
+}
+
+fn terminate(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+/// (client address, client port) -> (ja3, ja4, tcp_sig) for every connection in a JSON-lines text.
+fn by_connection(text: &str) -> BTreeMap<(String, u64), (Value, Value, Value)> {
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| {
+            (
+                (
+                    v["src_ip"].as_str().unwrap().to_string(),
+                    v["src_port"].as_u64().unwrap(),
+                ),
+                (v["ja3"].clone(), v["ja4"].clone(), v["tcp_sig"].clone()),
+            )
+        })
+        .collect()
+}
+
+fn make_cert(dir: &Path) {
+    let st = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=api.example"])
+        .arg("-keyout")
+        .arg(dir.join("k.pem"))
+        .arg("-out")
+        .arg(dir.join("c.pem"))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn live_on_a_veth_matches_fingerprint_on_tcpdump_and_blocks_the_bot() {
+    for tool in ["ip", "openssl", "curl", "python3", "tcpdump"] {
+        if !have(tool) {
+            eprintln!("SKIPPED: {tool} not installed");
+            return;
+        }
+    }
+    let Some(ns) = Namespaces::create() else {
+        eprintln!("SKIPPED: cannot create network namespaces here (needs root)");
+        return;
+    };
+    let dir = common::scratch("live-netns");
+    make_cert(&dir);
+    let (flows, decisions, pcap) = (
+        dir.join("flows.jsonl"),
+        dir.join("decisions.jsonl"),
+        dir.join("wire.pcap"),
+    );
+
+    let mut server = ns
+        .exec(&ns.server, "openssl")
+        .args([
+            "s_server",
+            "-accept",
+            &format!("{SERVER}:443"),
+            "-www",
+            "-quiet",
+        ])
+        .arg("-cert")
+        .arg(dir.join("c.pem"))
+        .arg("-key")
+        .arg(dir.join("k.pem"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let tcpdump = ns
+        .exec(&ns.server, "tcpdump")
+        .args(["-i", &ns.server_if, "-s", "0", "-U", "-w"])
+        .arg(&pcap)
+        .arg("tcp port 443")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let live = ns
+        .exec(&ns.server, env!("CARGO_BIN_EXE_shakedown"))
+        .args(["live", "-i", &ns.server_if, "--bpf", "tcp port 443"])
+        .args(["--status-interval", "1", "--metrics", ""])
+        .arg("--flows")
+        .arg(&flows)
+        .arg("--decisions")
+        .arg(&decisions)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let url = format!("https://{SERVER}/");
+    for _ in 0..5 {
+        let _ = ns
+            .exec(&ns.client, "curl")
+            .args(["-sk", "--max-time", "3", "-o", "/dev/null"])
+            .args(["--interface", HUMAN, &url])
+            .status();
+    }
+    let python = format!(
+        "import socket, ssl\n\
+         c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE\n\
+         for _ in range(3):\n\
+         \x20   s = socket.create_connection(('{SERVER}', 443), timeout=3, source_address=('{SCRIPT}', 0))\n\
+         \x20   t = c.wrap_socket(s, server_hostname='api.example')\n\
+         \x20   t.sendall(b'GET / HTTP/1.0\\r\\nHost: api.example\\r\\n\\r\\n'); t.recv(65536); t.close()\n"
+    );
+    let _ = ns
+        .exec(&ns.client, "python3")
+        .args(["-c", &python])
+        .status();
+    // The bot: a burst of handshakes that never send a request.
+    for _ in 0..25 {
+        let _ = ns
+            .exec(&ns.client, "timeout")
+            .args([
+                "3",
+                "openssl",
+                "s_client",
+                "-connect",
+                &format!("{SERVER}:443"),
+            ])
+            .args(["-bind", &format!("{BOT}:0"), "-servername", "api.example"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    terminate(&live);
+    let started = Instant::now();
+    let out = live.wait_with_output().unwrap();
+    terminate(&tcpdump);
+    let mut tcpdump = tcpdump;
+    let _ = tcpdump.wait();
+    let _ = server.kill();
+    let _ = server.wait();
+    let err = String::from_utf8_lossy(&out.stderr);
+
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "SIGTERM took too long"
+    );
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("queue dropped 0"), "no packet lost: {err}");
+
+    let wire = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .arg("fingerprint")
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(
+        wire.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wire.stderr)
+    );
+    let expected = by_connection(&String::from_utf8_lossy(&wire.stdout));
+    let seen = by_connection(&std::fs::read_to_string(&flows).unwrap());
+    assert_eq!(
+        expected.len(),
+        33,
+        "tcpdump saw every connection: {expected:?}"
+    );
+    assert_eq!(
+        seen, expected,
+        "live and fingerprint-on-tcpdump agree\n{err}"
+    );
+    let clients: Vec<&str> = seen.keys().map(|(a, _)| a.as_str()).collect();
+    for a in [HUMAN, SCRIPT, BOT] {
+        assert!(clients.contains(&a), "{a} seen");
+    }
+
+    let text = std::fs::read_to_string(&decisions).unwrap();
+    let blocked: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|d| d["action"] == "block")
+        .map(|d| d["value"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        blocked.iter().any(|v| v == BOT),
+        "the bot is blocked: {text}\n{err}"
+    );
+    assert!(
+        !blocked.iter().any(|v| v == HUMAN || v == SCRIPT),
+        "the ordinary clients are not: {text}"
+    );
+}

@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PCAPS := $(sort $(wildcard pcaps/*.pcap pcaps/*.pcapng))
 
-.PHONY: all build demo test lint unit-tests bench bench-micro bench-large captures clean deps
+.PHONY: all build demo test lint unit-tests bench bench-micro bench-large captures clean deps bench-live
 
 all: build
 
@@ -52,6 +52,12 @@ bench-micro:
 bench-large:
 	scripts/install-deps.sh bench
 	scripts/bench-large.sh
+
+# Live capture under load: tcpreplay over a veth between two namespaces (root).
+bench-live:
+	scripts/install-deps.sh bench
+	cargo build --release
+	scripts/bench-live.sh
 
 # Regenerates pcaps/ from real clients in a network namespace (root).
 captures:

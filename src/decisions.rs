@@ -95,6 +95,8 @@ pub struct DecisionBook {
     expiries: BinaryHeap<Reverse<(Timestamp, Scope, String)>>,
     recent_blocks: VecDeque<Timestamp>,
     brake_warned_at: Option<Timestamp>,
+    /// Unblocks from a reload, written with the next decisions.
+    lifted: Vec<Decision>,
     pub stats: BookStats,
 }
 
@@ -112,6 +114,7 @@ impl DecisionBook {
             expiries: BinaryHeap::new(),
             recent_blocks: VecDeque::new(),
             brake_warned_at: None,
+            lifted: Vec::new(),
             stats: BookStats::default(),
         }
     }
@@ -141,8 +144,34 @@ impl DecisionBook {
         }
     }
 
+    /// Takes the policy of a reloaded configuration; live blocks stay, except
+    /// those the new allowlist covers: they are lifted at `at` (an `unblock`
+    /// with reason `allowlist`, written with the next decisions). New TTLs
+    /// apply to new blocks. The sensor name is kept: it is part of decision ids.
+    pub fn reconfigure(&mut self, cfg: &Config, allow: AllowRules, at: Timestamp) {
+        self.monitor = cfg.monitor;
+        self.allow = allow;
+        self.ip_ttl = cfg.decisions.ip_ttl_s as i64 * NS;
+        self.fingerprint_ttl = cfg.decisions.fingerprint_ttl_s as i64 * NS;
+        self.brake_per_minute = cfg.decisions.brake_per_minute;
+        self.max_active = cfg.decisions.max_active.max(1);
+        let mut covered: Vec<(Scope, String)> = self
+            .active
+            .iter()
+            .filter(|(_, a)| self.allowlisted(&a.proposal))
+            .map(|(k, _)| k.clone())
+            .collect();
+        covered.sort();
+        for key in covered {
+            let a = self.active.remove(&key).expect("listed");
+            let d = self.unblock(&a, at, "allowlist", "allowlisted by a configuration reload");
+            self.lifted.push(d);
+        }
+    }
+
     /// Lifts blocks whose time is up (an explicit `unblock` each).
     pub fn advance(&mut self, now: Timestamp, out: &mut Vec<Decision>) {
+        out.append(&mut self.lifted);
         while let Some(Reverse((at, scope, value))) = self.expiries.peek().cloned() {
             if at > now {
                 return;
@@ -469,5 +498,36 @@ mod tests {
         );
         assert_eq!(a.len(), 32);
         let _ = Cidr::parse("10.0.0.0/8").unwrap();
+    }
+
+    #[test]
+    fn reload_keeps_blocks_lifts_newly_allowlisted_and_takes_new_policy() {
+        let mut b = book(Config::default());
+        let mut out = Vec::new();
+        b.offer(proposal("10.0.0.1", 0, 0.9), &mut out);
+        b.offer(proposal("10.0.0.2", 0, 0.9), &mut out);
+        assert_eq!(out.len(), 2);
+        let second_block = out[1].id.clone();
+        out.clear();
+        let mut cfg = Config::default();
+        cfg.allowlist.networks = vec!["10.0.0.2/32".into()];
+        cfg.monitor = true;
+        b.reconfigure(&cfg, cfg.allow_rules().unwrap(), Timestamp(5 * NS));
+        assert_eq!(b.active_blocks(), 1, "10.0.0.1 stays blocked");
+        b.advance(Timestamp(5 * NS), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].action, Action::Unblock);
+        assert_eq!(out[0].value, "10.0.0.2");
+        assert_eq!(out[0].reasons[0].code, "allowlist");
+        assert_eq!(out[0].ends.as_deref(), Some(second_block.as_str()));
+        out.clear();
+        // Still blocked, so a repeat is a duplicate; a new client gets the new mode.
+        b.offer(proposal("10.0.0.1", 6, 0.9), &mut out);
+        assert!(out.is_empty());
+        b.offer(proposal("10.0.0.2", 6, 0.9), &mut out);
+        assert!(out.is_empty(), "allowlisted now");
+        b.offer(proposal("10.0.0.3", 6, 0.9), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].mode, Mode::Monitor);
     }
 }

@@ -13,7 +13,7 @@
 //! their time, so a replay gives the same decisions with any number of workers.
 
 use crate::client_behaviour::{ClientBook, ClientSummary, Context};
-use crate::config::Config;
+use crate::config::{AllowRules, Config};
 use crate::decisions::{BookStats, Decision, DecisionBook};
 use crate::features::{Exchange, ExchangeTracker};
 use crate::model::Model;
@@ -47,6 +47,8 @@ enum Role {
 enum WorkItem {
     /// Observations in capture order (batched: one channel operation per batch).
     Batch(Vec<(Role, Observation, Instant)>),
+    /// A reloaded configuration: scoring thresholds for what comes next.
+    Reconfigure(Arc<Config>),
     Stop,
 }
 
@@ -60,6 +62,8 @@ enum SinkMsg {
     Proposals(Vec<Proposal>),
     Watermark(usize, Timestamp),
     Done(Vec<ClientSummary>, Vec<PopulationSummary>),
+    /// A reloaded configuration: the decision policy, applied at this time.
+    Reconfigure(Arc<Config>, AllowRules, Timestamp),
 }
 
 /// Where `--flows` records go.
@@ -135,6 +139,7 @@ pub struct Dispatcher {
     handles: Vec<JoinHandle<()>>,
     sink: Option<JoinHandle<BookStats>>,
     sink_results: Receiver<SinkResults>,
+    sink_tx: Sender<SinkMsg>,
     cache: FingerprintCache,
     reputation: Arc<Reputation>,
     tracked: HashMap<u64, Tracked>,
@@ -180,7 +185,6 @@ impl Dispatcher {
             );
             workers.push(tx);
         }
-        drop(sink_tx);
         let book = DecisionBook::new(&cfg, allow);
         let sink = std::thread::Builder::new()
             .name("shakedown-sink".into())
@@ -191,6 +195,7 @@ impl Dispatcher {
             handles,
             sink: Some(sink),
             sink_results: res_rx,
+            sink_tx,
             cache: FingerprintCache::default(),
             reputation,
             tracked: HashMap::new(),
@@ -476,6 +481,26 @@ impl Dispatcher {
     }
 
     /// Ends the run: workers drain, the sink releases everything, results return.
+    /// Applies a reloaded configuration without losing state: workers score
+    /// with its thresholds from now on, and the decision book takes its policy
+    /// (allowlist, monitor mode, TTLs, brake, cap); live blocks that the new
+    /// allowlist covers are lifted at once. Table sizes and the worker count
+    /// stay as started.
+    pub fn reconfigure(&mut self, cfg: Arc<Config>) -> anyhow::Result<()> {
+        let allow = cfg
+            .allow_rules()
+            .map_err(|e| anyhow::anyhow!("allowlist: {e}"))?;
+        for w in 0..self.workers.len() {
+            self.flush(w);
+            let _ = self.workers[w].send(WorkItem::Reconfigure(cfg.clone()));
+        }
+        self.small_response_bytes = cfg.thresholds.small_response_bytes;
+        let _ = self
+            .sink_tx
+            .send(SinkMsg::Reconfigure(cfg, allow, self.now));
+        Ok(())
+    }
+
     pub fn finish(mut self) -> anyhow::Result<PipelineResult> {
         for w in 0..self.workers.len() {
             self.flush(w);
@@ -510,7 +535,7 @@ fn worker(
     idx: usize,
     rx: Receiver<WorkItem>,
     sink: Sender<SinkMsg>,
-    ctx: Context,
+    mut ctx: Context,
     max_clients: usize,
     max_pops: usize,
     max_addrs: usize,
@@ -521,6 +546,10 @@ fn worker(
     for item in rx {
         let batch = match item {
             WorkItem::Batch(b) => b,
+            WorkItem::Reconfigure(cfg) => {
+                ctx.cfg = cfg;
+                continue;
+            }
             WorkItem::Stop => break,
         };
         for (role, obs, sent) in batch {
@@ -608,9 +637,10 @@ fn sink(
                     }
                 }
             }
-            if let Some(t) = upto {
-                book.advance(Timestamp(t.0 - 1), &mut decisions);
-            }
+            // Without a watermark (the end) nothing expires, but unblocks from a
+            // reload still go out.
+            let expire_before = upto.map_or(Timestamp(i64::MIN), |t| Timestamp(t.0 - 1));
+            book.advance(expire_before, &mut decisions);
             for d in decisions.drain(..) {
                 emit(&d);
             }
@@ -622,6 +652,13 @@ fn sink(
                 marks[w] = ts;
                 let low = *marks.iter().min().expect("at least one worker");
                 if low.0 != i64::MIN && !pending.is_empty() {
+                    release(&mut pending, Some(low), &mut book);
+                }
+            }
+            SinkMsg::Reconfigure(cfg, allow, at) => {
+                book.reconfigure(&cfg, allow, at);
+                let low = *marks.iter().min().expect("at least one worker");
+                if low.0 != i64::MIN {
                     release(&mut pending, Some(low), &mut book);
                 }
             }

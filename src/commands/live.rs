@@ -78,6 +78,8 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())?;
 
     let cfg = Arc::new(cfg);
     let (mut emit, out_state, kafka) = decision_output(&cfg, args.decisions.as_deref())?;
@@ -195,6 +197,9 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         if stop.load(Ordering::Relaxed) && rx.is_empty() {
             break;
         }
+        if reload.swap(false, Ordering::Relaxed) {
+            reload_config(args, &mut dispatcher);
+        }
         if let Some(m) = &metrics {
             if last_metrics.elapsed() >= Duration::from_secs(1) {
                 m.publish(render_metrics(
@@ -270,6 +275,28 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         eprintln!("{k}");
     }
     Ok(Outcome::Complete)
+}
+
+/// SIGHUP: reads the configuration file again and hands it to the pipeline,
+/// which keeps its state (clients, fingerprints, live blocks). A file that does
+/// not load leaves the running configuration in place. Kafka settings, table
+/// sizes and the worker count need a restart.
+fn reload_config(args: &LiveArgs, dispatcher: &mut Dispatcher) {
+    let Some(path) = args.config.as_deref() else {
+        eprintln!("shakedown: SIGHUP: no --config file, nothing to reload");
+        return;
+    };
+    let applied = load_config(Some(path)).and_then(|mut cfg| {
+        cfg.monitor |= args.monitor;
+        dispatcher.reconfigure(Arc::new(cfg))
+    });
+    match applied {
+        Ok(()) => eprintln!("shakedown: SIGHUP: reloaded {}", path.display()),
+        Err(e) => eprintln!(
+            "shakedown: WARNING: SIGHUP: {} not reloaded, the running configuration stays: {e:#}",
+            path.display()
+        ),
+    }
 }
 
 /// The Prometheus rendering of what the live loop counts.

@@ -49,6 +49,70 @@ impl MetricsServer {
     }
 }
 
+/// Decisions written, by action, scope and mode, and by reason code; fed
+/// from the decision writer, read by the metrics rendering.
+#[derive(Default)]
+pub struct DecisionCounts {
+    pub by_target: std::collections::BTreeMap<(&'static str, &'static str, &'static str), u64>,
+    pub by_reason: std::collections::BTreeMap<(&'static str, &'static str), u64>,
+}
+
+impl DecisionCounts {
+    pub fn count(&mut self, d: &crate::decisions::Decision) {
+        use crate::decisions::{Action, Mode};
+        let action = match d.action {
+            Action::Block => "block",
+            Action::Unblock => "unblock",
+        };
+        let mode = match d.mode {
+            Mode::Enforce => "enforce",
+            Mode::Monitor => "monitor",
+        };
+        *self
+            .by_target
+            .entry((action, d.scope.as_str(), mode))
+            .or_default() += 1;
+        for r in &d.reasons {
+            *self.by_reason.entry((action, r.code)).or_default() += 1;
+        }
+    }
+
+    pub fn render(&self, e: &mut Exposition) {
+        let labels: Vec<[(&str, &str); 3]> = self
+            .by_target
+            .keys()
+            .map(|(a, s, m)| [("action", *a), ("scope", *s), ("mode", *m)])
+            .collect();
+        let samples: Vec<(&[(&str, &str)], f64)> = labels
+            .iter()
+            .zip(self.by_target.values())
+            .map(|(l, v)| (l.as_slice(), *v as f64))
+            .collect();
+        e.metric(
+            "decisions_total",
+            "counter",
+            "Decisions written, by action, scope and mode.",
+            &samples,
+        );
+        let labels: Vec<[(&str, &str); 2]> = self
+            .by_reason
+            .keys()
+            .map(|(a, r)| [("action", *a), ("reason", *r)])
+            .collect();
+        let samples: Vec<(&[(&str, &str)], f64)> = labels
+            .iter()
+            .zip(self.by_reason.values())
+            .map(|(l, v)| (l.as_slice(), *v as f64))
+            .collect();
+        e.metric(
+            "decision_reasons_total",
+            "counter",
+            "Reasons given in decisions (a decision usually has several).",
+            &samples,
+        );
+    }
+}
+
 /// Builds Prometheus exposition text.
 #[derive(Default)]
 pub struct Exposition {

@@ -167,6 +167,14 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no client_hellos_total: {metrics}"));
     assert_eq!(hellos, 105, "{metrics}");
+    assert!(
+        metrics.contains(
+            "shakedown_decisions_total{action=\"block\",scope=\"ip\",mode=\"enforce\"} 1\n"
+        ) && metrics.contains(
+            "shakedown_decision_reasons_total{action=\"block\",reason=\"connection_churn\"} 1\n"
+        ) && metrics.contains("shakedown_model_age_seconds -1\n"),
+        "{metrics}"
+    );
     let text = std::fs::read_to_string(&decisions).unwrap();
     let blocks: Vec<serde_json::Value> = text
         .lines()

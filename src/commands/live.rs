@@ -10,6 +10,7 @@
 use super::fingerprint::Outcome;
 use super::replay::{decision_output, load_config};
 use crate::cli::LiveArgs;
+use crate::metrics::DecisionCounts;
 use crate::model::Model;
 use crate::pipeline::Dispatcher;
 use crate::run_summary::RunSummary;
@@ -18,7 +19,7 @@ use shakedown_capture::tracker::TrackerConfig;
 use shakedown_capture::{decode, LiveOptions, LiveSource, Timestamp, Tracker};
 use shakedown_fingerprints::reputation::Reputation;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 struct Captured {
@@ -84,11 +85,19 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
     let cfg = Arc::new(cfg);
     let (mut emit, out_state, kafka) = decision_output(&cfg, args.decisions.as_deref())?;
     let decisions = Arc::new(AtomicU64::new(0));
-    let counted = decisions.clone();
+    let decision_counts = Arc::new(Mutex::new(DecisionCounts::default()));
+    let (counted, by_kind) = (decisions.clone(), decision_counts.clone());
     let emit = move |d: &crate::decisions::Decision| {
         counted.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut c) = by_kind.lock() {
+            c.count(d);
+        }
         emit(d);
     };
+    let model_modified = args
+        .model
+        .as_deref()
+        .and_then(|p| std::fs::metadata(p).ok()?.modified().ok());
     let mut dispatcher = Dispatcher::start(
         cfg.clone(),
         model,
@@ -202,13 +211,16 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         }
         if let Some(m) = &metrics {
             if last_metrics.elapsed() >= Duration::from_secs(1) {
-                m.publish(render_metrics(
-                    &names,
-                    &counters,
-                    &summary,
-                    &tracker,
-                    decisions.load(Ordering::Relaxed),
-                ));
+                m.publish(render_metrics(&Gauges {
+                    names: &names,
+                    counters: &counters,
+                    summary: &summary,
+                    tracker: &tracker,
+                    decisions: &decision_counts,
+                    queue_depth: rx.len(),
+                    queue_capacity: rx.capacity().unwrap_or(0),
+                    model_modified,
+                }));
                 last_metrics = Instant::now();
             }
         }
@@ -300,13 +312,19 @@ fn reload_config(args: &LiveArgs, dispatcher: &mut Dispatcher) {
 }
 
 /// The Prometheus rendering of what the live loop counts.
-fn render_metrics(
-    names: &[String],
-    counters: &[Arc<IfaceCounters>],
-    summary: &RunSummary,
-    tracker: &Tracker,
-    decisions: u64,
-) -> String {
+struct Gauges<'a> {
+    names: &'a [String],
+    counters: &'a [Arc<IfaceCounters>],
+    summary: &'a RunSummary,
+    tracker: &'a Tracker,
+    decisions: &'a Mutex<DecisionCounts>,
+    queue_depth: usize,
+    queue_capacity: usize,
+    model_modified: Option<SystemTime>,
+}
+
+fn render_metrics(g: &Gauges) -> String {
+    let (names, counters, summary, tracker) = (g.names, g.counters, g.summary, g.tracker);
     let mut e = crate::metrics::Exposition::default();
     let iface_metric = |e: &mut crate::metrics::Exposition,
                         name: &str,
@@ -346,7 +364,7 @@ fn render_metrics(
         &|c| c.queue_dropped.load(Ordering::Relaxed),
     );
     let t = tracker.stats();
-    let plain: [(&str, &str, &str, u64); 11] = [
+    let plain: [(&str, &str, &str, u64); 10] = [
         (
             "packets_total",
             "counter",
@@ -402,12 +420,6 @@ fn render_metrics(
             t.reassembly_dropped_segments,
         ),
         (
-            "decisions_total",
-            "counter",
-            "Decisions written.",
-            decisions,
-        ),
-        (
             "skipped_packets_total",
             "counter",
             "Packets not decoded (not IP, truncated, ...).",
@@ -417,5 +429,30 @@ fn render_metrics(
     for (name, kind, help, v) in plain {
         e.metric(name, kind, help, &[(&[], v as f64)]);
     }
+    if let Ok(d) = g.decisions.lock() {
+        d.render(&mut e);
+    }
+    let age = g
+        .model_modified
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .map_or(-1.0, |d| d.as_secs_f64());
+    e.metric(
+        "model_age_seconds",
+        "gauge",
+        "Age of the --model file (-1: no model).",
+        &[(&[], age)],
+    );
+    e.metric(
+        "queue_depth_packets",
+        "gauge",
+        "Packets waiting between capture and pipeline.",
+        &[(&[], g.queue_depth as f64)],
+    );
+    e.metric(
+        "queue_capacity_packets",
+        "gauge",
+        "Capacity of that queue.",
+        &[(&[], g.queue_capacity as f64)],
+    );
     e.finish()
 }

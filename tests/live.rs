@@ -125,8 +125,18 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
             let _ = c.wait();
         }
     }
-    std::thread::sleep(Duration::from_secs(2));
-    let metrics = scrape(metrics_port);
+    // Wait (bounded) until every hello is counted and the block is out (the
+    // metrics are refreshed every second; a loaded machine ends flows later).
+    let block_line =
+        "shakedown_decisions_total{action=\"block\",scope=\"ip\",mode=\"enforce\"} 1\n";
+    let waited = Instant::now();
+    let mut metrics = scrape(metrics_port);
+    let settled =
+        |m: &str| m.contains(block_line) && m.contains("shakedown_client_hellos_total 105\n");
+    while !settled(&metrics) && waited.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(500));
+        metrics = scrape(metrics_port);
+    }
     // An operator allowlists the blocked address and reloads: the block is lifted.
     std::fs::write(&config, "[allowlist]\nnetworks = [\"127.0.0.0/8\"]\n").unwrap();
     let _ = Command::new("kill")
@@ -168,9 +178,8 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
         .unwrap_or_else(|| panic!("no client_hellos_total: {metrics}"));
     assert_eq!(hellos, 105, "{metrics}");
     assert!(
-        metrics.contains(
-            "shakedown_decisions_total{action=\"block\",scope=\"ip\",mode=\"enforce\"} 1\n"
-        ) && metrics.contains(
+        metrics.contains(block_line)
+            && metrics.contains(
             "shakedown_decision_reasons_total{action=\"block\",reason=\"connection_churn\"} 1\n"
         ) && metrics.contains("shakedown_model_age_seconds -1\n"),
         "{metrics}"

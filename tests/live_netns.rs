@@ -195,11 +195,13 @@ fn live_on_a_veth_matches_fingerprint_on_tcpdump_and_blocks_the_bot() {
         .unwrap();
     let tcpdump = ns
         .exec(&ns.server, "tcpdump")
-        .args(["-i", &ns.server_if, "-s", "0", "-U", "-w"])
+        // The reference must not lose packets itself: no block batching, a large ring.
+        .args(["-i", &ns.server_if, "-s", "0", "-U", "--immediate-mode"])
+        .args(["-B", "32768", "-w"])
         .arg(&pcap)
         .arg("tcp port 443")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let live = ns
@@ -266,8 +268,10 @@ fn live_on_a_veth_matches_fingerprint_on_tcpdump_and_blocks_the_bot() {
     let started = Instant::now();
     let out = live.wait_with_output().unwrap();
     terminate(&tcpdump);
-    let mut tcpdump = tcpdump;
-    let _ = tcpdump.wait();
+    let tcpdump_report = tcpdump
+        .wait_with_output()
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .unwrap_or_default();
     let _ = server.kill();
     let _ = server.wait();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -295,7 +299,7 @@ fn live_on_a_veth_matches_fingerprint_on_tcpdump_and_blocks_the_bot() {
     assert_eq!(
         expected.len(),
         108,
-        "tcpdump saw every connection: {expected:?}"
+        "tcpdump saw every connection: {tcpdump_report}\n{expected:?}"
     );
     assert_eq!(
         seen, expected,

@@ -7,18 +7,10 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
     for tool in ["openssl", "curl"] {
-        if !have(tool) {
+        if !common::have(tool) {
             eprintln!("SKIPPED: {tool} not installed");
             return;
         }
@@ -29,26 +21,7 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
         .local_addr()
         .unwrap()
         .port();
-    let st = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=shop.example",
-        ])
-        .arg("-keyout")
-        .arg(dir.join("k.pem"))
-        .arg("-out")
-        .arg(dir.join("c.pem"))
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
+    common::make_cert(&dir, "shop.example");
     let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -9,7 +9,6 @@
 mod common;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,14 +16,6 @@ const SERVER: &str = "10.77.0.1";
 const HUMAN: &str = "10.77.0.2";
 const SCRIPT: &str = "10.77.0.4";
 const BOT: &str = "10.77.0.3";
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 fn ip(args: &[&str]) -> bool {
     Command::new("ip")
@@ -140,26 +131,10 @@ fn by_connection(text: &str) -> BTreeMap<(String, u64), (Value, Value, Value)> {
         .collect()
 }
 
-fn make_cert(dir: &Path) {
-    let st = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=api.example"])
-        .arg("-keyout")
-        .arg(dir.join("k.pem"))
-        .arg("-out")
-        .arg(dir.join("c.pem"))
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
-
 #[test]
 fn live_on_a_veth_matches_fingerprint_on_tcpdump_and_blocks_the_bot() {
     for tool in ["ip", "openssl", "curl", "python3", "tcpdump"] {
-        if !have(tool) {
+        if !common::have(tool) {
             eprintln!("SKIPPED: {tool} not installed");
             return;
         }
@@ -169,7 +144,7 @@ fn live_on_a_veth_matches_fingerprint_on_tcpdump_and_blocks_the_bot() {
         return;
     };
     let dir = common::scratch("live-netns");
-    make_cert(&dir);
+    common::make_cert(&dir, "api.example");
     let (flows, decisions, pcap) = (
         dir.join("flows.jsonl"),
         dir.join("decisions.jsonl"),

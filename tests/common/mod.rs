@@ -282,3 +282,29 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Whether a program is on the PATH (tests that need it skip, saying so, without it).
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A throwaway self-signed certificate and key (`c.pem`, `k.pem`) in `dir`.
+pub fn make_cert(dir: &Path, cn: &str) {
+    let st = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", &format!("/CN={cn}")])
+        .arg("-keyout")
+        .arg(dir.join("k.pem"))
+        .arg("-out")
+        .arg(dir.join("c.pem"))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl req failed");
+}

@@ -79,6 +79,14 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
+    // An empty --metrics switches the endpoint off.
+    let metrics = if args.metrics.is_empty() {
+        None
+    } else {
+        let m = crate::metrics::MetricsServer::start(&args.metrics)?;
+        eprintln!("shakedown: metrics on http://{}/metrics", m.addr);
+        Some(m)
+    };
     let reload = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())?;
 
@@ -167,14 +175,6 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         args.snaplen
     );
 
-    // An empty --metrics switches the endpoint off.
-    let metrics = if args.metrics.is_empty() {
-        None
-    } else {
-        let m = crate::metrics::MetricsServer::start(&args.metrics)?;
-        eprintln!("shakedown: metrics on http://{}/metrics", m.addr);
-        Some(m)
-    };
     let mut last_metrics = Instant::now();
     let mut summary = RunSummary::default();
     let started = Instant::now();

@@ -4,7 +4,9 @@
 //! records that follows.
 
 use shakedown_capture::{RecordMeta, Timestamp};
-use shakedown_fingerprints::record::{CONTENT_ALERT, CONTENT_APPLICATION_DATA};
+use shakedown_fingerprints::record::{
+    CONTENT_ALERT, CONTENT_APPLICATION_DATA, CONTENT_CHANGE_CIPHER_SPEC,
+};
 
 /// One request and its response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +23,13 @@ pub struct Exchange {
 /// An HTTP/2 connection's first request burst this small is the preface and
 /// SETTINGS alone (browsers send their first request with it; some clients do not).
 const PREFACE_ONLY: u32 = 128;
+
+/// Length of a TLS 1.3 alert record: the 2-byte alert, the inner content type
+/// and a 16-byte AEAD tag (every TLS 1.3 suite but CCM_8), unpadded. TLS 1.3
+/// hides the content type, but no request or response is this short (an
+/// HTTP/2 frame header alone is 9 bytes), so a record of this length is a
+/// close_notify or an error, never data.
+const TLS13_ALERT_RECORD: u16 = 19;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Burst {
@@ -44,7 +53,13 @@ pub struct ExchangeTracker {
     pub exchanges: u32,
     pub client_app_bytes: u64,
     pub server_app_bytes: u64,
+    /// An alert was seen (close_notify included).
     pub alert: bool,
+    /// The handshake completed: TLS 1.3 client Finished, TLS 1.2 server
+    /// ChangeCipherSpec, or any application data.
+    handshake_done: bool,
+    /// An alert came before the handshake completed: it failed.
+    pub handshake_alert: bool,
 }
 
 impl ExchangeTracker {
@@ -64,14 +79,23 @@ impl ExchangeTracker {
             client_app_bytes: 0,
             server_app_bytes: 0,
             alert: false,
+            handshake_done: false,
+            handshake_alert: false,
         }
     }
 
     /// Feeds one record header; completed exchanges go to `out`.
     pub fn record(&mut self, r: &RecordMeta, out: &mut impl FnMut(Exchange)) {
-        if r.content_type == CONTENT_ALERT {
+        let encrypted_alert = self.tls13
+            && r.content_type == CONTENT_APPLICATION_DATA
+            && r.length == TLS13_ALERT_RECORD;
+        if r.content_type == CONTENT_ALERT || encrypted_alert {
             self.alert = true;
+            self.handshake_alert |= !self.handshake_done;
             return;
+        }
+        if r.content_type == CONTENT_CHANGE_CIPHER_SPEC && !r.from_client && !self.tls13 {
+            self.handshake_done = true;
         }
         if r.content_type != CONTENT_APPLICATION_DATA {
             return;
@@ -79,6 +103,7 @@ impl ExchangeTracker {
         let len = r.length as u32;
         if r.from_client {
             self.client_app_records += 1;
+            self.handshake_done = true;
             if self.tls13 && self.client_app_records == 1 {
                 return; // the client's Finished
             }
@@ -95,6 +120,7 @@ impl ExchangeTracker {
                 }
             }
         } else {
+            self.handshake_done |= !self.tls13;
             // Before the first request: TLS 1.3 handshake flight, session tickets.
             if self.client_app_records == 0 || (self.tls13 && self.client_app_records == 1) {
                 return;
@@ -246,6 +272,80 @@ mod tests {
         t.finish(&mut |e| out.push(e));
         assert_eq!(out.len(), 2);
         assert_eq!((out[0].request_bytes, out[0].response_bytes), (700, 176));
+    }
+
+    #[test]
+    fn tls13_close_notify_is_not_a_request() {
+        // openssl s_client with nothing to send: Finished, then close_notify
+        // (19 bytes) answered by the server's close_notify.
+        let recs = [
+            rec(0, true, 22, 512),
+            rec(1, false, 22, 90),
+            rec(1, false, 23, 2000),
+            rec(2, true, 23, 53),  // client Finished
+            rec(2, true, 23, 19),  // close_notify
+            rec(3, false, 23, 19), // the server's close_notify
+            rec(3, false, 23, 250),
+        ];
+        let (ex, t) = run(true, &recs);
+        assert!(ex.is_empty(), "{ex:?}");
+        assert_eq!(t.client_app_bytes, 0);
+        assert!(t.alert && !t.handshake_alert);
+    }
+
+    #[test]
+    fn alert_before_the_handshake_completes_is_a_failure() {
+        // TLS 1.3: the client rejects the certificate and alerts (encrypted)
+        // instead of sending its Finished.
+        let (_, t) = run(
+            true,
+            &[
+                rec(0, true, 22, 512),
+                rec(1, false, 22, 90),
+                rec(1, false, 23, 2000),
+                rec(2, true, 23, 19),
+            ],
+        );
+        assert!(t.handshake_alert);
+        // TLS 1.2: a cleartext alert before the server's ChangeCipherSpec.
+        let (_, t) = run(
+            false,
+            &[
+                rec(0, true, 22, 512),
+                rec(1, false, 22, 3000),
+                rec(2, true, 21, 2),
+            ],
+        );
+        assert!(t.handshake_alert);
+        // TLS 1.2 closed with close_notify after an exchange: not a failure.
+        let (ex, t) = run(
+            false,
+            &[
+                rec(0, true, 22, 512),
+                rec(1, false, 22, 3000),
+                rec(2, true, 20, 1),
+                rec(2, true, 22, 40),
+                rec(3, false, 20, 1),
+                rec(3, false, 22, 40),
+                rec(4, true, 23, 100),
+                rec(5, false, 23, 900),
+                rec(6, true, 21, 26),
+            ],
+        );
+        assert_eq!(ex.len(), 1);
+        assert!(t.alert && !t.handshake_alert);
+        // Nor is a TLS 1.2 session closed right after its handshake.
+        let (_, t) = run(
+            false,
+            &[
+                rec(0, true, 22, 512),
+                rec(1, false, 22, 3000),
+                rec(3, false, 20, 1),
+                rec(3, false, 22, 40),
+                rec(6, true, 21, 26),
+            ],
+        );
+        assert!(!t.handshake_alert);
     }
 
     #[test]

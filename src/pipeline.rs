@@ -442,7 +442,7 @@ impl Dispatcher {
             small_responses: t.small + small_now,
             client_app_bytes: ex.client_app_bytes,
             server_app_bytes: ex.server_app_bytes,
-            failed: !t.server_hello || (ex.alert && ex.exchanges == 0),
+            failed: !t.server_hello || ex.handshake_alert,
         });
         if let Some(out) = &mut self.flows_out {
             out(&FlowRecord {

@@ -13,6 +13,11 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Log level of operational messages on standard error: error, warn, info,
+    /// debug, trace, or a tracing filter (default: $SHAKEDOWN_LOG, else info).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +88,19 @@ pub struct LiveArgs {
     /// Serve Prometheus metrics on this address (/metrics).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9154")]
     pub metrics: String,
+
+    /// Keep learning: merge what this run sees into the --model (older
+    /// knowledge fading, learning.decay_s) and save it here at every
+    /// checkpoint (learning.checkpoint_s) and at exit. Give the --model path
+    /// to learn across restarts.
+    #[arg(long, value_name = "FILE")]
+    pub save_model: Option<PathBuf>,
+
+    /// Once the capture is open, switch to this user (and its group) and give
+    /// up root. Files written later (--save-model, the Kafka spool) must be
+    /// writable by it.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ pub struct Config {
     pub decisions: DecisionPolicy,
     pub allowlist: Allowlist,
     pub limits: Limits,
+    pub learning: Learning,
     pub kafka: crate::kafka_sink::KafkaConfig,
 }
 
@@ -35,7 +36,30 @@ impl Default for Config {
             decisions: DecisionPolicy::default(),
             allowlist: Allowlist::default(),
             limits: Limits::default(),
+            learning: Learning::default(),
             kafka: crate::kafka_sink::KafkaConfig::default(),
+        }
+    }
+}
+
+/// Continuous learning in `live --save-model`: what the sensor sees is merged
+/// into the model, older knowledge fading with time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Learning {
+    /// Time constant of the decay, seconds: what was learned this long ago
+    /// counts 1/e (37 %) as much as what is learned now.
+    pub decay_s: u64,
+    /// Seconds (wall clock) between checkpoints that save the model and start
+    /// scoring with it (0: only at exit).
+    pub checkpoint_s: u64,
+}
+
+impl Default for Learning {
+    fn default() -> Self {
+        Learning {
+            decay_s: 3 * 24 * 3600,
+            checkpoint_s: 3600,
         }
     }
 }
@@ -256,6 +280,12 @@ impl Config {
         if !(0.0..=1.0).contains(&cfg.thresholds.block_score) {
             anyhow::bail!(
                 "{}: thresholds.block_score must be between 0 and 1",
+                path.display()
+            );
+        }
+        if cfg.learning.decay_s == 0 {
+            anyhow::bail!(
+                "{}: learning.decay_s must be at least 1 second",
                 path.display()
             );
         }

@@ -242,8 +242,8 @@ impl DecisionBook {
                     .is_none_or(|t| now.nanos_since(t) >= 60 * NS)
                 {
                     self.brake_warned_at = Some(now);
-                    eprintln!(
-                        "shakedown: WARNING: block storm at {}: more than {} new blocks per minute, further blocks are monitor-only (decisions.brake_per_minute)",
+                    tracing::warn!(
+                        "block storm at {}: more than {} new blocks per minute, further blocks are monitor-only (decisions.brake_per_minute)",
                         rfc3339_micros(now),
                         self.brake_per_minute
                     );

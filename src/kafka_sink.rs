@@ -139,8 +139,8 @@ impl KafkaSink {
         let spool = Spool::open(&cfg.spool_dir, cfg.spool_max_bytes, 64)?;
         let pending = spool.depth();
         if pending > 0 {
-            eprintln!(
-                "shakedown: {} bytes of decisions from an earlier run wait in the spool {}; sending them first",
+            tracing::info!(
+                "{} bytes of decisions from an earlier run wait in the spool {}; sending them first",
                 pending,
                 cfg.spool_dir.display()
             );

@@ -12,6 +12,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = shakedown::logging::init(cli.log_level.as_deref()) {
+        eprintln!("shakedown: error: {e:#}");
+        return ExitCode::from(2);
+    }
     let result = match &cli.command {
         Command::Fingerprint(args) => fingerprint::run(args),
         Command::Replay(args) => replay::run(args),

@@ -94,6 +94,91 @@ impl Model {
     }
 }
 
+/// Profiles a merged model keeps at most (the stacks with most connections).
+pub const MAX_PROFILES: usize = 100_000;
+/// Sources listed in `learned_from` at most (the latest).
+const MAX_SOURCES: usize = 32;
+
+impl Model {
+    /// Continuous learning: this (older) model faded by the time `newer`
+    /// covers, plus `newer`. Older counts are multiplied by
+    /// `exp(-newer.span_s / decay_s)`; rates are averaged, weighted by the
+    /// (faded) time each model covers. A stack not seen again fades out and is
+    /// dropped once its counts round to zero.
+    pub fn merged_with(&self, newer: Model, decay_s: f64) -> Model {
+        let keep = (-newer.span_s / decay_s.max(1.0)).exp();
+        let fade = |n: u64| (n as f64 * keep).round() as u64;
+        let old_w = self.span_s * keep;
+        let new_w = newer.span_s;
+        // Old rates in the newer model's window length.
+        let scale = newer.client_window_s as f64 / self.client_window_s.max(1) as f64;
+        let blend = |old: f64, new: f64| {
+            if old_w + new_w > 0.0 {
+                (old * scale * old_w + new * new_w) / (old_w + new_w)
+            } else {
+                new
+            }
+        };
+        let mut fingerprints: BTreeMap<String, FingerprintProfile> = self
+            .fingerprints
+            .iter()
+            .map(|(k, p)| {
+                let faded = FingerprintProfile {
+                    ja4: p.ja4.clone(),
+                    class: p.class.clone(),
+                    connections: fade(p.connections),
+                    addresses: fade(p.addresses),
+                    flagged_addresses: fade(p.flagged_addresses),
+                    max_window_addresses: fade(p.max_window_addresses),
+                };
+                (k.clone(), faded)
+            })
+            .filter(|(_, p)| p.connections > 0 || p.addresses > 0)
+            .collect();
+        for (k, n) in newer.fingerprints {
+            match fingerprints.get_mut(&k) {
+                Some(p) => {
+                    p.connections += n.connections;
+                    p.addresses += n.addresses;
+                    p.flagged_addresses += n.flagged_addresses;
+                    p.max_window_addresses = p.max_window_addresses.max(n.max_window_addresses);
+                    p.class = n.class.or(p.class.take());
+                }
+                None => {
+                    fingerprints.insert(k, n);
+                }
+            }
+        }
+        if fingerprints.len() > MAX_PROFILES {
+            let mut by_use: Vec<(u64, String)> = fingerprints
+                .iter()
+                .map(|(k, p)| (p.connections, k.clone()))
+                .collect();
+            by_use.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            for (_, k) in by_use.drain(MAX_PROFILES..) {
+                fingerprints.remove(&k);
+            }
+        }
+        let mut learned_from = self.learned_from.clone();
+        learned_from.extend(newer.learned_from);
+        let excess = learned_from.len().saturating_sub(MAX_SOURCES);
+        learned_from.drain(..excess);
+        Model {
+            format: MODEL_FORMAT.into(),
+            version: MODEL_VERSION,
+            learned_from,
+            span_s: old_w + new_w,
+            client_window_s: newer.client_window_s,
+            client_requests_p99: blend(self.client_requests_p99, newer.client_requests_p99),
+            client_connections_p99: blend(
+                self.client_connections_p99,
+                newer.client_connections_p99,
+            ),
+            fingerprints,
+        }
+    }
+}
+
 /// Nearest-rank quantile of `values` (which it sorts).
 pub fn quantile(values: &mut [f64], q: f64) -> f64 {
     if values.is_empty() {
@@ -114,6 +199,67 @@ mod tests {
         assert_eq!(quantile(&mut v, 0.99), 99.0);
         assert_eq!(quantile(&mut v, 0.5), 50.0);
         assert_eq!(quantile(&mut [], 0.5), 0.0);
+    }
+
+    fn profile(connections: u64, addresses: u64, flagged: u64) -> FingerprintProfile {
+        FingerprintProfile {
+            ja4: "t13d1516h2_8daaf6152771_e5627efa2ab1".into(),
+            class: Some("browser".into()),
+            connections,
+            addresses,
+            flagged_addresses: flagged,
+            max_window_addresses: addresses,
+        }
+    }
+
+    fn model(span_s: f64, p99: f64, fps: &[(&str, FingerprintProfile)]) -> Model {
+        Model {
+            format: MODEL_FORMAT.into(),
+            version: MODEL_VERSION,
+            learned_from: vec![format!("run of {span_s} s")],
+            span_s,
+            client_window_s: 60,
+            client_requests_p99: p99,
+            client_connections_p99: p99 / 10.0,
+            fingerprints: fps
+                .iter()
+                .map(|(k, p)| (k.to_string(), p.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn merging_fades_the_old_and_adds_the_new() {
+        let day = 86_400.0;
+        let old = model(
+            3.0 * day,
+            100.0,
+            &[("a", profile(1000, 100, 0)), ("gone", profile(2, 1, 1))],
+        );
+        // One day later, decay time constant three days: the old counts keep
+        // exp(-1/3) = 71.7 %.
+        let new = model(
+            day,
+            200.0,
+            &[("a", profile(500, 50, 10)), ("b", profile(7, 3, 3))],
+        );
+        let m = old.merged_with(new, 3.0 * day);
+        let a = &m.fingerprints["a"];
+        assert_eq!(
+            (a.connections, a.addresses, a.flagged_addresses),
+            (717 + 500, 72 + 50, 10)
+        );
+        assert_eq!(m.fingerprints["b"].addresses, 3);
+        // 2 * 0.717 rounds to 1: still there, fading.
+        assert_eq!(m.fingerprints["gone"].connections, 1);
+        // Rates: weighted by faded time, 3 d * 0.717 = 2.15 d against 1 d.
+        assert!((m.client_requests_p99 - (100.0 * 2.15 + 200.0) / 3.15).abs() < 0.5);
+        assert!((m.span_s - (3.0 * 0.7165 + 1.0) * day).abs() < 0.01 * day);
+        assert_eq!(m.learned_from.len(), 2);
+        // A month of other traffic later the unused stack is forgotten.
+        let later = m.merged_with(model(30.0 * day, 150.0, &[]), 3.0 * day);
+        assert!(later.fingerprints.is_empty(), "{:?}", later.fingerprints);
+        assert!((later.client_requests_p99 - 150.0).abs() < 1.0);
     }
 
     #[test]

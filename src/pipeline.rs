@@ -49,8 +49,15 @@ enum WorkItem {
     Batch(Vec<(Role, Observation, Instant)>),
     /// A reloaded configuration: scoring thresholds for what comes next.
     Reconfigure(Arc<Config>),
+    /// A newer learned model to score with from now on.
+    Model(Option<Arc<Model>>),
+    /// Copies of the learning summaries, for a model checkpoint.
+    Snapshot(Sender<LearningSnapshot>),
     Stop,
 }
+
+/// One worker's learning summaries.
+pub type LearningSnapshot = (Vec<ClientSummary>, Vec<PopulationSummary>);
 
 /// Observations per batch sent to a worker.
 const BATCH: usize = 256;
@@ -501,6 +508,31 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// Asks every worker for a copy of its learning summaries (after what was
+    /// sent to it so far); the replies, one per worker, arrive on the returned
+    /// channel, so the caller need not wait for them.
+    pub fn request_snapshot(&mut self) -> (Receiver<LearningSnapshot>, usize) {
+        let (tx, rx) = bounded(self.workers.len());
+        for w in 0..self.workers.len() {
+            self.flush(w);
+            let _ = self.workers[w].send(WorkItem::Snapshot(tx.clone()));
+        }
+        (rx, self.workers.len())
+    }
+
+    /// Scores with `model` from now on (a continuous-learning checkpoint).
+    pub fn set_model(&mut self, model: Option<Arc<Model>>) {
+        for w in 0..self.workers.len() {
+            self.flush(w);
+            let _ = self.workers[w].send(WorkItem::Model(model.clone()));
+        }
+    }
+
+    /// Capture time of the first packet and of the latest one.
+    pub fn time_span(&self) -> (Option<Timestamp>, Option<Timestamp>) {
+        (self.first_ts, (self.now.0 != i64::MIN).then_some(self.now))
+    }
+
     pub fn finish(mut self) -> anyhow::Result<PipelineResult> {
         for w in 0..self.workers.len() {
             self.flush(w);
@@ -548,6 +580,14 @@ fn worker(
             WorkItem::Batch(b) => b,
             WorkItem::Reconfigure(cfg) => {
                 ctx.cfg = cfg;
+                continue;
+            }
+            WorkItem::Model(m) => {
+                ctx.model = m;
+                continue;
+            }
+            WorkItem::Snapshot(reply) => {
+                let _ = reply.send((clients.summaries(), pops.summaries()));
                 continue;
             }
             WorkItem::Stop => break,

@@ -103,6 +103,17 @@ fn wrong_options() {
     assert!(stderr(&out).contains("--max-flows"));
     let out = shakedown(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
+    // A misspelt log level is an error, not a filter that silences everything.
+    let out = shakedown(&["--log-level", "wran", "fingerprint", "x.pcap"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--log-level \"wran\": not a level"));
+    let out = shakedown(&[
+        "--log-level",
+        "warn,shakedown=debug",
+        "fingerprint",
+        "/nonexistent.pcap",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
 
 #[test]

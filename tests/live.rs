@@ -16,17 +16,9 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
         }
     }
     let dir = common::scratch("live-loopback");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     common::make_cert(&dir, "shop.example");
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let metrics_port = free_port();
     let decisions = dir.join("decisions.jsonl");
     let config = dir.join("shakedown.toml");
     std::fs::write(&config, "# defaults\n").unwrap();
@@ -50,22 +42,7 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    let mut server = Command::new("openssl")
-        .args([
-            "s_server",
-            "-accept",
-            &format!("127.0.0.1:{port}"),
-            "-www",
-            "-quiet",
-        ])
-        .arg("-cert")
-        .arg(dir.join("c.pem"))
-        .arg("-key")
-        .arg(dir.join("k.pem"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = tls_server(&dir, port);
     std::thread::sleep(Duration::from_millis(500));
     let url = format!("https://127.0.0.1:{port}/");
     for _ in 0..5 {
@@ -174,6 +151,195 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
             && d["value"] == "127.0.0.1"
             && d["reasons"][0]["code"] == "allowlist"),
         "the reload lifted the block: {text}\n{err}"
+    );
+}
+
+/// `openssl s_server -www` on 127.0.0.1:`port` with the certificate in `dir`.
+fn tls_server(dir: &std::path::Path, port: u16) -> std::process::Child {
+    Command::new("openssl")
+        .args([
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-www",
+            "-quiet",
+        ])
+        .arg("-cert")
+        .arg(dir.join("c.pem"))
+        .arg("-key")
+        .arg(dir.join("k.pem"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Run as root, `live --user nobody` gives root up once the capture is open,
+/// and `--save-model` keeps learning: checkpoints while it runs, a save at
+/// exit, and a second run that starts from the first one's model merges into it.
+#[test]
+fn live_gives_up_root_and_keeps_learning_across_restarts() {
+    for tool in ["openssl", "curl"] {
+        if !common::have(tool) {
+            eprintln!("SKIPPED: {tool} not installed");
+            return;
+        }
+    }
+    let uid = Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        eprintln!("SKIPPED: not root, so there is no root to give up");
+        return;
+    }
+    let nobody = Command::new("id").args(["-u", "nobody"]).output().unwrap();
+    let nobody = String::from_utf8_lossy(&nobody.stdout).trim().to_string();
+    if nobody.is_empty() {
+        eprintln!("SKIPPED: no user nobody");
+        return;
+    }
+    let dir = common::scratch("live-learning");
+    common::make_cert(&dir, "shop.example");
+    // The model is written after root is given up: a directory nobody may write.
+    let models =
+        std::env::temp_dir().join(format!("shakedown-live-learning-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&models);
+    std::fs::create_dir_all(&models).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&models, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let model = models.join("model.json");
+    let config = dir.join("learning.toml");
+    std::fs::write(&config, "[learning]\ncheckpoint_s = 1\n").unwrap();
+    let port = free_port();
+    let mut server = tls_server(&dir, port);
+    let total_connections = |path: &std::path::Path| -> u64 {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|m| {
+                m["fingerprints"].as_object().map(|f| {
+                    f.values()
+                        .filter_map(|p| p["connections"].as_u64())
+                        .sum::<u64>()
+                })
+            })
+            .unwrap_or(0)
+    };
+    for run in 0..2u64 {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shakedown"));
+        cmd.args(["live", "-i", "lo", "--bpf", &format!("tcp port {port}")])
+            .args([
+                "--metrics",
+                "",
+                "--status-interval",
+                "0",
+                "--user",
+                "nobody",
+            ])
+            .arg("--config")
+            .arg(&config)
+            .arg("--save-model")
+            .arg(&model)
+            .arg("--decisions")
+            .arg(dir.join(format!("decisions-{run}.jsonl")));
+        // The same file to start from and to learn into; it does not exist
+        // at the first start.
+        cmd.arg("--model").arg(&model);
+        let live = cmd.stderr(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", live.id())).unwrap_or_default();
+        let uid_line = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .unwrap_or("")
+            .to_string();
+        let url = format!("https://127.0.0.1:{port}/");
+        for _ in 0..5 {
+            let _ = Command::new("curl")
+                .args(["-sk", "--max-time", "3", "-o", "/dev/null", &url])
+                .status();
+        }
+        // A checkpoint every second: wait (bounded) until this run's
+        // connections are in the saved model.
+        let want = 5 * (run + 1);
+        let waited = Instant::now();
+        while total_connections(&model) < want && waited.elapsed() < Duration::from_secs(15) {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let checkpointed = total_connections(&model);
+        let _ = Command::new("kill")
+            .args(["-TERM", &live.id().to_string()])
+            .status();
+        let out = live.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("cannot open capture") {
+            let _ = server.kill();
+            let _ = server.wait();
+            eprintln!("SKIPPED: no capture rights on lo here: {}", err.trim());
+            return;
+        }
+        assert!(out.status.success(), "run {run}: {err}");
+        let ids: Vec<&str> = uid_line.split_whitespace().skip(1).collect();
+        assert_eq!(
+            ids,
+            vec![nobody.as_str(); 4],
+            "run {run}: real, effective, saved and fs uid are nobody's: {uid_line}\n{err}"
+        );
+        assert!(err.contains("running as user nobody"), "{err}");
+        assert_eq!(err.contains("learning one from scratch"), run == 0, "{err}");
+        assert!(err.contains("model checkpoint:"), "{err}");
+        assert!(err.contains("model saved to"), "{err}");
+        assert!(
+            checkpointed >= want,
+            "run {run}: checkpoint has {checkpointed} connections: {err}"
+        );
+        assert!(total_connections(&model) >= want, "run {run}: {err}");
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    let sources = m["learned_from"].as_array().unwrap();
+    assert_eq!(sources.len(), 2, "{m}");
+    assert!(
+        sources
+            .iter()
+            .all(|s| s.as_str().unwrap().starts_with("live on lo from ")),
+        "{m}"
+    );
+    std::fs::remove_dir_all(&models).unwrap();
+}
+
+#[test]
+fn live_with_an_unknown_user_fails_clearly() {
+    let out = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .args([
+            "live",
+            "-i",
+            "lo",
+            "--metrics",
+            "",
+            "--user",
+            "no-such-user-here",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("cannot open capture") {
+        eprintln!("SKIPPED: no capture rights on lo here: {}", err.trim());
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--user no-such-user-here: no such user"),
+        "{err}"
     );
 }
 

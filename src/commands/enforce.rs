@@ -41,7 +41,10 @@ pub fn run(args: &EnforceArgs) -> anyhow::Result<Outcome> {
         anyhow::bail!("nothing to enforce on: give --nft-set, --ipset, --serve or --exec");
     }
     if let Some(e) = &edl {
-        eprintln!("shakedown: serving lists on http://{}/edl/ipv4.txt, ipv6.txt, ja4.txt and /active.json", e.addr);
+        tracing::info!(
+            "serving lists on http://{}/edl/ipv4.txt, ipv6.txt, ja4.txt and /active.json",
+            e.addr
+        );
     }
 
     let consumer: BaseConsumer = ClientConfig::new()
@@ -116,14 +119,14 @@ pub fn run(args: &EnforceArgs) -> anyhow::Result<Outcome> {
                     set.ignored += 1;
                 }
             }
-            Some(Err(e)) => eprintln!("shakedown: kafka: {e}"),
+            Some(Err(e)) => tracing::warn!("kafka: {e}"),
             None => idle_polls += 1,
         }
         let caught_up = partitions.iter().all(|p| next[p] >= high[p]);
         if !rebuilt && caught_up {
             rebuilt = true;
-            eprintln!(
-                "shakedown: active set rebuilt from {}: {} live entries ({} decisions applied, {} ignored)",
+            tracing::info!(
+                "active set rebuilt from {}: {} live entries ({} decisions applied, {} ignored)",
                 kcfg.topic,
                 set.len(),
                 set.applied,

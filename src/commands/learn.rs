@@ -10,9 +10,12 @@
 use super::fingerprint::Outcome;
 use super::replay::{load_config, run_pipeline};
 use crate::cli::LearnArgs;
+use crate::client_behaviour::ClientSummary;
 use crate::model::{quantile, FingerprintProfile, Model, MODEL_FORMAT, MODEL_VERSION};
 use crate::pipeline::PipelineResult;
+use crate::population::PopulationSummary;
 use hashbrown::HashSet;
+use shakedown_capture::Timestamp;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -61,17 +64,29 @@ pub fn build_model(
     client_window_s: u64,
     files: &[std::path::PathBuf],
 ) -> Model {
-    let mut flagged: HashSet<IpAddr> = r
-        .clients
-        .iter()
-        .filter(|c| c.flagged)
-        .map(|c| c.ip)
-        .collect();
-    for p in &r.populations {
+    model_from(
+        &r.clients,
+        &r.populations,
+        (r.first_ts, r.last_ts),
+        client_window_s,
+        files.iter().map(|f| f.display().to_string()).collect(),
+    )
+}
+
+/// The model of what the detectors' tables hold: per-stack populations and
+/// the rates of the clients that were not flagged.
+pub fn model_from(
+    clients: &[ClientSummary],
+    populations: &[PopulationSummary],
+    (first_ts, last_ts): (Option<Timestamp>, Option<Timestamp>),
+    client_window_s: u64,
+    learned_from: Vec<String>,
+) -> Model {
+    let mut flagged: HashSet<IpAddr> = clients.iter().filter(|c| c.flagged).map(|c| c.ip).collect();
+    for p in populations {
         flagged.extend(p.flagged.iter().copied());
     }
-    let mut fingerprints: BTreeMap<String, FingerprintProfile> = r
-        .populations
+    let mut fingerprints: BTreeMap<String, FingerprintProfile> = populations
         .iter()
         .map(|p| {
             (
@@ -87,7 +102,7 @@ pub fn build_model(
             )
         })
         .collect();
-    for c in &r.clients {
+    for c in clients {
         for key in &c.populations {
             if let Some(p) = fingerprints.get_mut(key.as_ref()) {
                 p.addresses += 1;
@@ -97,20 +112,20 @@ pub fn build_model(
             }
         }
     }
-    let normal = r.clients.iter().filter(|c| !flagged.contains(&c.ip));
+    let normal = clients.iter().filter(|c| !flagged.contains(&c.ip));
     let mut requests: Vec<f64> = normal
         .clone()
         .map(|c| c.max_window_requests as f64)
         .collect();
     let mut connections: Vec<f64> = normal.map(|c| c.max_window_connections as f64).collect();
-    let span_s = match (r.first_ts, r.last_ts) {
+    let span_s = match (first_ts, last_ts) {
         (Some(a), Some(b)) => b.nanos_since(a) as f64 / 1e9,
         _ => 0.0,
     };
     Model {
         format: MODEL_FORMAT.into(),
         version: MODEL_VERSION,
-        learned_from: files.iter().map(|f| f.display().to_string()).collect(),
+        learned_from,
         span_s,
         client_window_s,
         client_requests_p99: quantile(&mut requests, 0.99),

@@ -5,13 +5,15 @@
 //! blocking the kernel ring. The pipeline thread decodes, tracks flows and feeds
 //! the same workers and sink as `replay`; the clock is the packets' time (the
 //! wall clock moves it on when the link is quiet). SIGINT/SIGTERM end it cleanly:
-//! open flows are flushed, pending decisions written or spooled, exit 0.
+//! open flows are flushed, pending decisions written or spooled, the learned
+//! model saved (`--save-model`), exit 0. SIGHUP reloads the configuration.
 
 use super::fingerprint::Outcome;
 use super::replay::{decision_output, load_config};
 use crate::cli::LiveArgs;
 use crate::metrics::DecisionCounts;
 use crate::model::Model;
+use crate::model_keeper::ModelKeeper;
 use crate::pipeline::Dispatcher;
 use crate::run_summary::RunSummary;
 use crossbeam_channel::{bounded, RecvTimeoutError, TrySendError};
@@ -21,6 +23,7 @@ use shakedown_fingerprints::reputation::Reputation;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
+use tracing::{error, info, warn};
 
 struct Captured {
     iface: usize,
@@ -53,12 +56,15 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         cfg.kafka.topic = t.clone();
     }
     cfg.monitor |= args.monitor;
-    let model = args
-        .model
-        .as_deref()
-        .map(Model::load)
-        .transpose()?
-        .map(Arc::new);
+    // Learning into the file it starts from: the first start has no model yet.
+    let loaded = match args.model.as_deref() {
+        Some(p) if args.save_model.as_deref() == Some(p) && !p.exists() => {
+            info!("no model at {} yet: learning one from scratch", p.display());
+            None
+        }
+        Some(p) => Some(Model::load(p)?),
+        None => None,
+    };
     let opts = LiveOptions {
         snaplen: args.snaplen as i32,
         buffer_bytes: (args.buffer_mb * 1024 * 1024) as i32,
@@ -84,7 +90,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         None
     } else {
         let m = crate::metrics::MetricsServer::start(&args.metrics)?;
-        eprintln!("shakedown: metrics on http://{}/metrics", m.addr);
+        info!("metrics on http://{}/metrics", m.addr);
         Some(m)
     };
     let reload = Arc::new(AtomicBool::new(false));
@@ -102,16 +108,33 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         }
         emit(d);
     };
-    let model_modified = args
+    let flows_out = super::replay::flow_output(args.flows.as_deref())?;
+    // Everything that needs root is open (captures, ports, output files): give it up.
+    if let Some(user) = &args.user {
+        crate::privileges::drop_to(user)?;
+        info!("running as user {user}");
+    }
+    let mut model_modified = args
         .model
         .as_deref()
         .and_then(|p| std::fs::metadata(p).ok()?.modified().ok());
+    let names: Vec<String> = sources.iter().map(|s| s.interface().to_string()).collect();
+    let model = loaded.clone().map(Arc::new);
+    let keeper = args.save_model.as_ref().map(|path| {
+        Arc::new(ModelKeeper::new(
+            loaded,
+            path.clone(),
+            cfg.learning.decay_s,
+            cfg.windows.client_s,
+            &names,
+        ))
+    });
     let mut dispatcher = Dispatcher::start(
         cfg.clone(),
         model,
         Arc::new(Reputation::builtin()),
         emit,
-        super::replay::flow_output(args.flows.as_deref())?,
+        flows_out,
     )?;
     let mut tracker = Tracker::new(TrackerConfig {
         max_flows: cfg.limits.max_flows,
@@ -121,7 +144,6 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
 
     let (tx, rx) = bounded::<Captured>(65_536);
     let linktypes: Vec<i32> = sources.iter().map(LiveSource::linktype).collect();
-    let names: Vec<String> = sources.iter().map(|s| s.interface().to_string()).collect();
     let counters: Vec<Arc<IfaceCounters>> = sources
         .iter()
         .map(|_| Arc::new(IfaceCounters::default()))
@@ -151,7 +173,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
                             }
                             Ok(None) => {}
                             Err(e) => {
-                                eprintln!("shakedown: capture on {}: {e}", src.interface());
+                                error!("capture on {}: {e}", src.interface());
                                 break;
                             }
                         }
@@ -168,8 +190,8 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         );
     }
     drop(tx);
-    eprintln!(
-        "shakedown: live on {} (filter {:?}, snaplen {}); SIGINT/SIGTERM stop it",
+    info!(
+        "live on {} (filter {:?}, snaplen {}); SIGINT/SIGTERM stop it",
         names.join(", "),
         args.bpf,
         args.snaplen
@@ -181,6 +203,10 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
     let mut last_status = Instant::now();
     let (mut status_packets, mut status_bytes) = (0u64, 0u64);
     let mut now = Timestamp(i64::MIN);
+    let checkpoint_every = Duration::from_secs(cfg.learning.checkpoint_s);
+    let mut last_checkpoint = Instant::now();
+    let (ckpt_tx, ckpt_rx) = bounded::<anyhow::Result<Model>>(1);
+    let mut checkpoint_running = false;
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(p) => {
@@ -209,6 +235,39 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         if reload.swap(false, Ordering::Relaxed) {
             reload_config(args, &mut dispatcher);
         }
+        if let Some(k) = &keeper {
+            if !checkpoint_running
+                && !checkpoint_every.is_zero()
+                && last_checkpoint.elapsed() >= checkpoint_every
+            {
+                // The workers copy their summaries; learning and saving happen
+                // on a thread of their own, the capture goes on.
+                let (replies, workers) = dispatcher.request_snapshot();
+                let (k, tx, span) = (k.clone(), ckpt_tx.clone(), dispatcher.time_span());
+                std::thread::Builder::new()
+                    .name("shakedown-checkpoint".into())
+                    .spawn(move || {
+                        let _ = tx.send(k.checkpoint(replies, workers, span));
+                    })?;
+                checkpoint_running = true;
+                last_checkpoint = Instant::now();
+            }
+            if let Ok(done) = ckpt_rx.try_recv() {
+                checkpoint_running = false;
+                match done {
+                    Ok(m) => {
+                        info!(
+                            "model checkpoint: {} client stacks saved to {}; scoring with it from now on",
+                            m.fingerprints.len(),
+                            k.path.display()
+                        );
+                        dispatcher.set_model(Some(Arc::new(m)));
+                        model_modified = Some(SystemTime::now());
+                    }
+                    Err(e) => warn!("model checkpoint failed, the model in use stays: {e:#}"),
+                }
+            }
+        }
         if let Some(m) = &metrics {
             if last_metrics.elapsed() >= Duration::from_secs(1) {
                 m.publish(render_metrics(&Gauges {
@@ -235,8 +294,8 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
                     q + c.queue_dropped.load(Ordering::Relaxed),
                 )
             });
-            eprintln!(
-                "shakedown: status: {:.0} pps, {:.1} Mbit/s, {} flows, {} TLS connections, {} decisions, drops: kernel {kd}, queue {qd}",
+            info!(
+                "status: {:.0} pps, {:.1} Mbit/s, {} flows, {} TLS connections, {} decisions, drops: kernel {kd}, queue {qd}",
                 (summary.packets - status_packets) as f64 / secs,
                 (summary.bytes - status_bytes) as f64 * 8.0 / 1e6 / secs,
                 tracker.active_flows(),
@@ -255,9 +314,28 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
     for r in readers {
         let _ = r.join();
     }
-    eprintln!("shakedown: stopping: flushing open flows and pending decisions");
+    info!("stopping: flushing open flows and pending decisions");
     tracker.flush(&mut |ev| dispatcher.on_event(ev));
-    let result = dispatcher.finish()?;
+    let span = dispatcher.time_span();
+    let mut result = dispatcher.finish()?;
+    let mut model_error = None;
+    if let Some(k) = &keeper {
+        let snapshot = vec![(
+            std::mem::take(&mut result.clients),
+            std::mem::take(&mut result.populations),
+        )];
+        let m = k.learned(snapshot, span);
+        match m.save(&k.path) {
+            Ok(()) => info!(
+                "model saved to {}: {} client stacks, {:.0} s of traffic",
+                k.path.display(),
+                m.fingerprints.len(),
+                m.span_s
+            ),
+            // The decisions are out already: finish the report, then fail.
+            Err(e) => model_error = Some(e.context("model not saved")),
+        }
+    }
     let kafka_report = match kafka {
         Some(k) => Some(super::replay::finish_kafka(k, &cfg)?),
         None => None,
@@ -286,7 +364,10 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
     if let Some(k) = kafka_report {
         eprintln!("{k}");
     }
-    Ok(Outcome::Complete)
+    match model_error {
+        Some(e) => Err(e),
+        None => Ok(Outcome::Complete),
+    }
 }
 
 /// SIGHUP: reads the configuration file again and hands it to the pipeline,
@@ -295,7 +376,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
 /// sizes and the worker count need a restart.
 fn reload_config(args: &LiveArgs, dispatcher: &mut Dispatcher) {
     let Some(path) = args.config.as_deref() else {
-        eprintln!("shakedown: SIGHUP: no --config file, nothing to reload");
+        warn!("SIGHUP: no --config file, nothing to reload");
         return;
     };
     let applied = load_config(Some(path)).and_then(|mut cfg| {
@@ -303,9 +384,9 @@ fn reload_config(args: &LiveArgs, dispatcher: &mut Dispatcher) {
         dispatcher.reconfigure(Arc::new(cfg))
     });
     match applied {
-        Ok(()) => eprintln!("shakedown: SIGHUP: reloaded {}", path.display()),
-        Err(e) => eprintln!(
-            "shakedown: WARNING: SIGHUP: {} not reloaded, the running configuration stays: {e:#}",
+        Ok(()) => info!("SIGHUP: reloaded {}", path.display()),
+        Err(e) => warn!(
+            "SIGHUP: {} not reloaded, the running configuration stays: {e:#}",
             path.display()
         ),
     }

@@ -319,6 +319,22 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// docs/shakedown.toml is what operators copy: it must load, and where it
+    /// claims defaults it must show them.
+    #[test]
+    fn sample_config_loads_and_shows_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/shakedown.toml");
+        let cfg = Config::load(&path).unwrap();
+        let d = Config::default();
+        assert_eq!(cfg.windows, d.windows);
+        assert_eq!(cfg.thresholds, d.thresholds);
+        assert_eq!(cfg.decisions, d.decisions);
+        assert_eq!(cfg.limits, d.limits);
+        assert_eq!(cfg.learning, d.learning);
+        assert_eq!(cfg.kafka, d.kafka);
+        assert!(cfg.monitor && cfg.allow_rules().unwrap().networks.len() == 2);
+    }
+
     #[test]
     fn empty_file_gives_defaults_and_unknown_keys_fail() {
         assert_eq!(toml::from_str::<Config>("").unwrap(), Config::default());

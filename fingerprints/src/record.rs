@@ -189,7 +189,13 @@ impl TlsStream {
             self.mode = Mode::Records;
         } else if peek[0] & 0x80 != 0 && peek[2] == 1 {
             let len = (((peek[0] & 0x7f) as usize) << 8) | peek[1] as usize;
+            if 2 + len > self.max_handshake_bytes {
+                self.finish(sink, TlsEvent::HandshakeTooLarge);
+                return true;
+            }
             self.hs.clear();
+            // Exactly what the hello needs: the cap bounds the heap, not just the length.
+            self.hs.reserve_exact(2 + len);
             self.hs.extend_from_slice(&self.header[..have]);
             self.header_len = 0;
             self.mode = Mode::SslV2 { total: 2 + len };
@@ -267,6 +273,9 @@ impl TlsStream {
                 } else {
                     self.collecting = true;
                     self.hs_len_at_record_start = self.hs.len();
+                    // Grow to what is needed, no more (a doubling Vec could
+                    // hold twice the cap).
+                    self.hs.reserve_exact(length);
                 }
             }
             CONTENT_HANDSHAKE => {}
@@ -490,6 +499,32 @@ mod tests {
         );
         assert_eq!(ev[0], Ev::V2(v2[2..].to_vec()));
         assert_eq!(ev[1], Ev::Rec(22, 8));
+    }
+
+    /// Found by the `tls_stream` fuzz target: handshake records adding up to
+    /// just under the cap made the buffer's capacity double past it.
+    #[test]
+    fn buffer_capacity_stays_within_the_cap() {
+        let cap = 16 * 1024;
+        let mut s = TlsStream::new(cap);
+        // The fuzzer's input: a ServerHello record, then a full-size (16 KB)
+        // record starting a 330 KB Certificate message, in 256-byte chunks.
+        let mut stream = vec![22, 3, 3, 0, 89, 2, 0, 0, 85];
+        stream.extend(std::iter::repeat_n(0u8, 85));
+        stream.extend([22, 3, 3, 0x40, 0x00, 0x0b, 0x05, 0x2e, 0xad]);
+        stream.extend(std::iter::repeat_n(0x0bu8, 16380));
+        for chunk in stream.chunks(256) {
+            s.feed(chunk, &mut |_| {});
+            assert!(s.buffered_bytes() <= cap, "{}", s.buffered_bytes());
+        }
+        // An SSLv2 hello longer than the cap is not buffered at all.
+        let mut s = TlsStream::new(1024);
+        let mut events = Vec::new();
+        s.feed(&[0xff, 0xff, 1, 3, 1], &mut |e| {
+            events.push(format!("{e:?}"))
+        });
+        assert_eq!(events, ["HandshakeTooLarge"]);
+        assert_eq!(s.buffered_bytes(), 0);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PCAPS := $(sort $(wildcard pcaps/*.pcap pcaps/*.pcapng))
 
-.PHONY: all build demo test lint unit-tests bench bench-micro bench-large captures clean deps bench-live
+.PHONY: all build demo test lint unit-tests bench bench-micro bench-large captures clean deps bench-live fuzz
 
 all: build
 
@@ -31,6 +31,9 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --all-targets --features ja4plus -- -D warnings
+	# The fuzz targets (outside the workspace) must keep compiling.
+	$(CARGO) check --quiet --manifest-path fingerprints/fuzz/Cargo.toml --bins
+	$(CARGO) check --quiet --manifest-path capture/fuzz/Cargo.toml --bins
 
 # The Kafka integration tests need the test broker (tansu, built once and cached).
 unit-tests:
@@ -65,3 +68,7 @@ captures:
 
 clean:
 	$(CARGO) clean
+
+# cargo-fuzz targets, 30 minutes each (FUZZ_SECONDS, FUZZ_PARALLEL; docs/fuzzing.md).
+fuzz:
+	scripts/fuzz.sh

@@ -4,6 +4,7 @@
 
 use crate::run_summary::RunSummary;
 use indicatif::{ProgressBar, ProgressStyle};
+use shakedown_capture::decode::{linktype_name, SUPPORTED_LINKTYPES};
 use shakedown_capture::{decode, FileSource, Packet, Timestamp};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -48,18 +49,34 @@ pub fn for_each_packet(
                 continue;
             }
         };
-        let linktype = source.linktype();
+        // A pcapng file with interfaces of several types has no single one:
+        // each packet carries its own (unsupported ones are counted as skipped).
+        if let Some(linktype) = source.linktype().filter(|&l| linktype_name(l).is_none()) {
+            progress.suspend(|| {
+                eprintln!(
+                    "shakedown: {}: link type {linktype} is not one shakedown reads ({SUPPORTED_LINKTYPES})",
+                    path.display()
+                )
+            });
+            summary.files_failed += 1;
+            continue;
+        }
         let mut file_bytes = 24u64;
+        // Packets the capture's snaplen cut short: their handshakes may be lost.
+        let mut cut = 0u64;
         loop {
             match source.next_packet() {
                 Ok(Some(p)) => {
+                    if p.data.len() < p.wire_len as usize {
+                        cut += 1;
+                    }
                     summary.packets += 1;
                     summary.bytes += p.data.len() as u64;
                     file_bytes += p.data.len() as u64 + 16;
                     if summary.packets % 8192 == 0 {
                         progress.set_position(done_bytes + file_bytes);
                     }
-                    match decode(linktype, p.data) {
+                    match decode(p.linktype, p.data) {
                         Ok(pkt) => {
                             if !f(p.ts, &pkt) {
                                 break 'files;
@@ -75,6 +92,14 @@ pub fn for_each_packet(
                     break;
                 }
             }
+        }
+        if cut > 0 {
+            progress.suspend(|| {
+                eprintln!(
+                    "shakedown: {}: {cut} packet(s) cut short by the capture's snaplen; TLS handshakes in them cannot be read whole (capture with `tcpdump -s 0`)",
+                    path.display()
+                )
+            });
         }
         done_bytes += source.file_len();
     }

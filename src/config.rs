@@ -268,8 +268,18 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("{}: cannot read config: {e}", path.display()))?;
-        let cfg: Config = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        let cfg: Config = toml::from_str(&text).map_err(|e| {
+            // One line: where, then what (toml's own rendering draws the line
+            // with a caret over several lines).
+            let at = e.span().map_or(String::new(), |span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("line {line}, column {column}: ")
+            });
+            let what = e.message().trim_end().replace('\n', "; ");
+            anyhow::anyhow!("{}: {at}{what}", path.display())
+        })?;
         cfg.allow_rules()
             .map_err(|e| anyhow::anyhow!("{}: allowlist: {e}", path.display()))?;
         if cfg.kafka.enabled() {

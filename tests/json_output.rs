@@ -32,7 +32,7 @@ fn write_json_matches_serde() {
     let mut compared = 0;
     for path in files {
         let mut src = FileSource::open(&path).unwrap();
-        let linktype = src.linktype();
+        let linktype = src.linktype().expect("one link type");
         let mut tracker = Tracker::new(TrackerConfig::default());
         let mut records = Vec::new();
         let mut sink = |ev: FlowEvent| {

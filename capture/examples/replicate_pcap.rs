@@ -25,7 +25,7 @@ fn main() {
     let mut frames = Vec::new();
     for input in &args[3..] {
         let mut src = FileSource::open(Path::new(input)).unwrap_or_else(|e| panic!("{e}"));
-        if src.linktype() != 1 {
+        if src.linktype() != Some(1) {
             eprintln!("replicate_pcap: skipping {input}: not Ethernet");
             continue;
         }

@@ -23,6 +23,25 @@ pub mod linktype {
     pub const LINUX_SLL2: i32 = 276;
 }
 
+/// The name of a link type this decoder reads, `None` for one it does not.
+pub fn linktype_name(lt: i32) -> Option<&'static str> {
+    Some(match lt {
+        linktype::ETHERNET => "Ethernet",
+        linktype::NULL | linktype::LOOP => "BSD loopback",
+        linktype::RAW | linktype::RAW_OLD | linktype::RAW_OPENBSD => "raw IP",
+        linktype::IPV4 => "raw IPv4",
+        linktype::IPV6 => "raw IPv6",
+        linktype::LINUX_SLL => "Linux cooked (SLL)",
+        linktype::LINUX_SLL2 => "Linux cooked v2 (SLL2)",
+        linktype::PPP | linktype::PPP_HDLC => "PPP",
+        _ => return None,
+    })
+}
+
+/// Link types read, for messages.
+pub const SUPPORTED_LINKTYPES: &str =
+    "Ethernet (VLAN, MPLS, PPPoE, tunnels inside), Linux cooked SLL/SLL2, raw IP, BSD loopback, PPP";
+
 /// Why a frame was not handed to the flow table. Counted, never fatal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Skip {

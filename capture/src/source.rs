@@ -1,4 +1,5 @@
-//! Packet sources: capture files read through libpcap (pcap and pcapng).
+//! Packet sources: capture files read through libpcap (pcap and pcapng; pcapng
+//! with interfaces of different link types through [`crate::pcapng`]).
 //!
 //! Live capture is added by the `live` front end; both hand out [`RawPacket`]s with
 //! the capture's own timestamps, which are the only clock the pipeline uses.
@@ -30,6 +31,8 @@ pub struct RawPacket<'a> {
     /// Bytes captured (may be less than `wire_len` when the snaplen cut the frame).
     pub data: &'a [u8],
     pub wire_len: u32,
+    /// Link-layer type (DLT) of the interface it was captured on.
+    pub linktype: i32,
 }
 
 /// Why a capture could not be read.
@@ -46,9 +49,14 @@ pub enum SourceError {
     },
 }
 
-/// A pcap or pcapng file read with libpcap.
+enum Backend {
+    Libpcap(pcap::Capture<pcap::Offline>),
+    MixedPcapNg(Box<crate::pcapng::NgReader>),
+}
+
+/// A pcap or pcapng file.
 pub struct FileSource {
-    cap: pcap::Capture<pcap::Offline>,
+    backend: Backend,
     path: PathBuf,
     linktype: i32,
     packets: u64,
@@ -69,11 +77,21 @@ impl FileSource {
         if meta.is_file() && meta.len() == 0 {
             return Err(open_err("file is empty (0 bytes)".into()));
         }
+        if crate::pcapng::has_mixed_linktypes(path) {
+            let reader = crate::pcapng::NgReader::open(path).map_err(open_err)?;
+            return Ok(FileSource {
+                backend: Backend::MixedPcapNg(Box::new(reader)),
+                path: path.to_path_buf(),
+                linktype: -1,
+                packets: 0,
+                file_len: meta.len(),
+            });
+        }
         let cap = pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano)
             .map_err(|e| open_err(describe(e)))?;
         let linktype = cap.get_datalink().0;
         Ok(FileSource {
-            cap,
+            backend: Backend::Libpcap(cap),
             path: path.to_path_buf(),
             linktype,
             packets: 0,
@@ -81,9 +99,10 @@ impl FileSource {
         })
     }
 
-    /// libpcap link-layer type (DLT_*) of the file.
-    pub fn linktype(&self) -> i32 {
-        self.linktype
+    /// Link-layer type (DLT_*) of the file; `None` for a pcapng file whose
+    /// interfaces have different ones (each packet carries its own).
+    pub fn linktype(&self) -> Option<i32> {
+        (self.linktype >= 0).then_some(self.linktype)
     }
 
     pub fn path(&self) -> &Path {
@@ -102,26 +121,43 @@ impl FileSource {
 
     /// The next packet, `Ok(None)` at the end of the file.
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, SourceError> {
-        match self.cap.next_packet() {
-            Ok(p) => {
-                self.packets += 1;
-                // timeval field types differ between platforms (not always i64).
-                #[allow(clippy::unnecessary_cast)]
-                let ts = Timestamp(
-                    p.header.ts.tv_sec as i64 * 1_000_000_000 + p.header.ts.tv_usec as i64,
-                );
-                Ok(Some(RawPacket {
-                    ts,
-                    data: p.data,
-                    wire_len: p.header.len,
-                }))
-            }
-            Err(pcap::Error::NoMorePackets) => Ok(None),
-            Err(e) => Err(SourceError::Read {
-                path: self.path.clone(),
-                packet: self.packets + 1,
-                reason: describe(e),
-            }),
+        let read_err = |packets: u64, reason: String| SourceError::Read {
+            path: self.path.clone(),
+            packet: packets + 1,
+            reason,
+        };
+        match &mut self.backend {
+            Backend::Libpcap(cap) => match cap.next_packet() {
+                Ok(p) => {
+                    self.packets += 1;
+                    // timeval field types differ between platforms (not always i64).
+                    #[allow(clippy::unnecessary_cast)]
+                    let ts = Timestamp(
+                        p.header.ts.tv_sec as i64 * 1_000_000_000 + p.header.ts.tv_usec as i64,
+                    );
+                    Ok(Some(RawPacket {
+                        ts,
+                        data: p.data,
+                        wire_len: p.header.len,
+                        linktype: self.linktype,
+                    }))
+                }
+                Err(pcap::Error::NoMorePackets) => Ok(None),
+                Err(e) => Err(read_err(self.packets, describe(e))),
+            },
+            Backend::MixedPcapNg(ng) => match ng.next_packet() {
+                Ok(Some(p)) => {
+                    self.packets += 1;
+                    Ok(Some(RawPacket {
+                        ts: Timestamp(p.ts_ns),
+                        data: &ng.data,
+                        wire_len: p.wire_len,
+                        linktype: p.linktype,
+                    }))
+                }
+                Ok(None) => Ok(None),
+                Err(reason) => Err(read_err(self.packets, reason)),
+            },
         }
     }
 }
@@ -229,6 +265,7 @@ impl LiveSource {
                     ts,
                     data: p.data,
                     wire_len: p.header.len,
+                    linktype: self.linktype,
                 }))
             }
             // Timeout, or woken by `StopHandle::stop` (pcap_breakloop).

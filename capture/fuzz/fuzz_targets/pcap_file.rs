@@ -1,5 +1,6 @@
 //! Whole capture files (pcap and pcapng, any link type, truncated or corrupt)
-//! through libpcap, our reader, decoding and the flow table. libpcap is C and
+//! through libpcap or the mixed-link-type pcapng reader, decoding and the
+//! flow table. libpcap is C and
 //! reads from a path, so each input is written to a file in memory (/dev/shm).
 #![no_main]
 
@@ -26,7 +27,6 @@ fuzz_target!(|data: &[u8]| {
     let Ok(mut src) = FileSource::open(path) else {
         return;
     };
-    let lt = src.linktype();
     let mut tracker = Tracker::new(TrackerConfig {
         max_flows: 8,
         ..TrackerConfig::default()
@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
         match src.next_packet() {
             Ok(Some(p)) => {
                 let ts = p.ts;
-                if let Ok(pkt) = decode(lt, p.data) {
+                if let Ok(pkt) = decode(p.linktype, p.data) {
                     tracker.process(ts, &pkt, &mut |_| {});
                 }
             }

@@ -117,11 +117,17 @@ impl Reassembler {
             self.stats.dropped_segments += 1;
             return Pushed::Dropped;
         }
-        self.stats.out_of_order_segments += 1;
         // Make room: a full buffer means the gap in front of it is not coming back.
+        let mut skipped = false;
         while self.waiting_bytes + data.len() > max_waiting && !self.waiting.is_empty() {
             self.skip_gap(budget, deliver);
+            skipped = true;
         }
+        if skipped {
+            // The stream moved on: this segment may now be (partly) old or in order.
+            return self.push(seq, data, max_waiting, budget, deliver);
+        }
+        self.stats.out_of_order_segments += 1;
         if self.waiting_bytes + data.len() > max_waiting || budget.used + data.len() > budget.cap {
             self.stats.dropped_segments += 1;
             budget.dropped_segments += 1;
@@ -153,6 +159,15 @@ impl Reassembler {
         let Some(first) = self.waiting.first() else {
             return false;
         };
+        // Waiting segments are ahead of the stream; should one not be, the
+        // stream still never moves back (that would deliver bytes twice).
+        let ahead = self
+            .next_seq
+            .is_none_or(|next| first.seq.wrapping_sub(next) as i32 > 0);
+        if !ahead {
+            self.drain(budget, deliver);
+            return true;
+        }
         self.next_seq = Some(first.seq);
         self.stats.gaps += 1;
         let w = self.waiting.remove(0);
@@ -231,6 +246,39 @@ mod tests {
         });
         assert_eq!(budget.used, 0);
         (out, gaps)
+    }
+
+    /// Found by the `reassembly` fuzz target: a segment that made room by
+    /// skipping the gap before a full buffer was then queued behind the
+    /// stream, and delivered a second time at the flush.
+    #[test]
+    fn making_room_never_delivers_bytes_twice() {
+        let isn = 0xff00_ffffu32;
+        let base = isn.wrapping_add(1);
+        let mut r = Reassembler::default();
+        r.set_isn(isn);
+        let mut budget = ReassemblyBudget::new(1 << 20);
+        let mut out = Vec::new();
+        let mut deliver = |c: &[u8], _: bool| out.extend_from_slice(c);
+        // 255 bytes at offset 1 fill the 255-byte buffer (offset 0 is lost);
+        // 49 bytes at offset 8, already inside them, force the skip.
+        r.push(
+            base.wrapping_add(1),
+            &[1; 255],
+            255,
+            &mut budget,
+            &mut deliver,
+        );
+        r.push(
+            base.wrapping_add(8),
+            &[2; 49],
+            255,
+            &mut budget,
+            &mut deliver,
+        );
+        r.flush(&mut budget, &mut deliver);
+        assert_eq!(out, vec![1; 255], "first copy wins, nothing twice");
+        assert_eq!((r.waiting_bytes(), budget.used), (0, 0));
     }
 
     #[test]

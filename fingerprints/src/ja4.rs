@@ -71,12 +71,14 @@ pub fn version_code(v: u16) -> &'static str {
 }
 
 /// First and last character of an ALPN value, `00` when there is none.
-/// A non-ASCII or non-printable byte becomes `9` (FoxIO Rust, Python and the
-/// independent ja4plus agree on this; the written spec's hex rule is documented
-/// as not followed). A one-byte value is used as both first and last.
+/// A byte that is not an ASCII letter or digit becomes `9` (FoxIO Rust, Python
+/// and the independent ja4plus agree on this for non-ASCII bytes; the written
+/// spec's hex rule is documented as not followed). Punctuation too: kept, an
+/// `_` would add a fourth section to the fingerprint. A one-byte value is used
+/// as both first and last.
 pub fn alpn_code(first_value: Option<&[u8]>) -> [u8; 2] {
     fn printable(b: u8) -> u8 {
-        if b.is_ascii_graphic() {
+        if b.is_ascii_alphanumeric() {
             b
         } else {
             b'9'
@@ -344,6 +346,10 @@ mod tests {
         assert_eq!(&alpn_code(Some(b"x")), b"xx");
         assert_eq!(&alpn_code(Some(&[0xba, 0xad])), b"99");
         assert_eq!(&alpn_code(Some(&[b'a', 0x00])), b"a9");
+        // Found by the `hello` fuzz target: an ALPN ending in `_` gave a JA4
+        // with four sections.
+        assert_eq!(&alpn_code(Some(b"x_")), b"x9");
+        assert_eq!(&alpn_code(Some(b"-acme-")), b"99");
     }
 
     #[test]

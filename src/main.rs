@@ -10,6 +10,9 @@ use shakedown::commands::fingerprint::{self, Outcome};
 use shakedown::commands::{enforce, learn, live, replay};
 use std::process::ExitCode;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(e) = shakedown::logging::init(cli.log_level.as_deref()) {

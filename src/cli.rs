@@ -53,6 +53,21 @@ pub struct LiveArgs {
     #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=2048))]
     pub buffer_mb: u32,
 
+    /// Packets reach the pipeline in kernel blocks instead of one by one:
+    /// fewer wake-ups at high rates, up to --read-timeout-ms of extra delay.
+    #[arg(long)]
+    pub no_immediate: bool,
+
+    /// Read timeout, milliseconds: how often an idle reader wakes up (and, with
+    /// --no-immediate, the longest a packet waits in the kernel).
+    #[arg(long, value_name = "MS", default_value_t = 100, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    pub read_timeout_ms: i32,
+
+    /// Do not put the interface in promiscuous mode (a host's own interface,
+    /// not a mirror port).
+    #[arg(long)]
+    pub no_promisc: bool,
+
     /// Configuration file (TOML), as for `replay`.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,

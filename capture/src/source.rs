@@ -176,8 +176,12 @@ pub struct LiveOptions {
     pub buffer_bytes: i32,
     pub promiscuous: bool,
     pub bpf: String,
-    /// Read timeout, milliseconds (how often an idle reader wakes up).
+    /// Read timeout, milliseconds (how often an idle reader wakes up; without
+    /// immediate mode, also how long packets may wait in the kernel).
     pub timeout_ms: i32,
+    /// Hand each packet over as it arrives (TPACKET_V2) instead of in blocks
+    /// (TPACKET_V3: fewer wake-ups at high rates, up to `timeout_ms` of delay).
+    pub immediate: bool,
 }
 
 impl Default for LiveOptions {
@@ -189,6 +193,7 @@ impl Default for LiveOptions {
             promiscuous: true,
             bpf: "tcp or (udp port 443)".into(),
             timeout_ms: 100,
+            immediate: true,
         }
     }
 }
@@ -228,7 +233,7 @@ impl LiveSource {
             .promisc(opts.promiscuous)
             .snaplen(opts.snaplen)
             .buffer_size(opts.buffer_bytes)
-            .immediate_mode(true)
+            .immediate_mode(opts.immediate)
             .timeout(opts.timeout_ms)
             .open()
             .map_err(|e| err(describe(e)))?;

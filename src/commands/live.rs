@@ -69,7 +69,9 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         snaplen: args.snaplen as i32,
         buffer_bytes: (args.buffer_mb * 1024 * 1024) as i32,
         bpf: args.bpf.clone(),
-        ..LiveOptions::default()
+        timeout_ms: args.read_timeout_ms,
+        immediate: !args.no_immediate,
+        promiscuous: !args.no_promisc,
     };
     // Open every interface first: a wrong name or missing rights fail before anything runs.
     let mut sources = Vec::new();

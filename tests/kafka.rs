@@ -437,14 +437,6 @@ fn pcap_records(path: &Path) -> (Vec<u8>, Vec<Vec<u8>>, Vec<f64>) {
     (data[..24].to_vec(), recs, times)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Broker {
     child: std::process::Child,
 }
@@ -525,7 +517,7 @@ fn the_producer_survives_a_broker_restart_and_resends_what_was_not_acknowledged(
             .collect()
     };
     let (header, records, times) = pcap_records(&smoke());
-    let port = free_port();
+    let port = common::free_port();
     let addr = format!("127.0.0.1:{port}");
     let topic = "restart";
     let mut broker = Some(Broker::start(&tansu, port, &dir.join("broker"), topic));

@@ -9,16 +9,14 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
-    for tool in ["openssl", "curl"] {
-        if !common::have(tool) {
-            eprintln!("SKIPPED: {tool} not installed");
-            return;
-        }
+    if let Some(skip) = common::missing_tool(&["openssl", "curl"]) {
+        eprintln!("{skip}");
+        return;
     }
     let dir = common::scratch("live-loopback");
-    let port = free_port();
+    let port = common::free_port();
     common::make_cert(&dir, "shop.example");
-    let metrics_port = free_port();
+    let metrics_port = common::free_port();
     let decisions = dir.join("decisions.jsonl");
     let config = dir.join("shakedown.toml");
     std::fs::write(&config, "# defaults\n").unwrap();
@@ -156,30 +154,7 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
 
 /// `openssl s_server -www` on 127.0.0.1:`port` with the certificate in `dir`.
 fn tls_server(dir: &std::path::Path, port: u16) -> std::process::Child {
-    Command::new("openssl")
-        .args([
-            "s_server",
-            "-accept",
-            &format!("127.0.0.1:{port}"),
-            "-www",
-            "-quiet",
-        ])
-        .arg("-cert")
-        .arg(dir.join("c.pem"))
-        .arg("-key")
-        .arg(dir.join("k.pem"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    common::s_server(Command::new("openssl"), dir, &format!("127.0.0.1:{port}"))
 }
 
 /// Run as root, `live --user nobody` gives root up once the capture is open,
@@ -187,11 +162,9 @@ fn free_port() -> u16 {
 /// exit, and a second run that starts from the first one's model merges into it.
 #[test]
 fn live_gives_up_root_and_keeps_learning_across_restarts() {
-    for tool in ["openssl", "curl"] {
-        if !common::have(tool) {
-            eprintln!("SKIPPED: {tool} not installed");
-            return;
-        }
+    if let Some(skip) = common::missing_tool(&["openssl", "curl"]) {
+        eprintln!("{skip}");
+        return;
     }
     let uid = Command::new("id").arg("-u").output().unwrap();
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
@@ -216,7 +189,7 @@ fn live_gives_up_root_and_keeps_learning_across_restarts() {
     let model = models.join("model.json");
     let config = dir.join("learning.toml");
     std::fs::write(&config, "[learning]\ncheckpoint_s = 1\n").unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let mut server = tls_server(&dir, port);
     let total_connections = |path: &std::path::Path| -> u64 {
         std::fs::read_to_string(path)

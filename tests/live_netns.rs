@@ -151,23 +151,11 @@ fn live_on_a_veth_matches_fingerprint_on_tcpdump_and_blocks_the_bot() {
         dir.join("wire.pcap"),
     );
 
-    let mut server = ns
-        .exec(&ns.server, "openssl")
-        .args([
-            "s_server",
-            "-accept",
-            &format!("{SERVER}:443"),
-            "-www",
-            "-quiet",
-        ])
-        .arg("-cert")
-        .arg(dir.join("c.pem"))
-        .arg("-key")
-        .arg(dir.join("k.pem"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = common::s_server(
+        ns.exec(&ns.server, "openssl"),
+        &dir,
+        &format!("{SERVER}:443"),
+    );
     let tcpdump = ns
         .exec(&ns.server, "tcpdump")
         // The reference must not lose packets itself: no block batching, a large ring.

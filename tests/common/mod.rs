@@ -308,3 +308,35 @@ pub fn make_cert(dir: &Path, cn: &str) {
         .unwrap();
     assert!(st.success(), "openssl req failed");
 }
+
+/// Every program of `tools` is on the PATH; otherwise says which one is
+/// missing, for the test to skip.
+pub fn missing_tool(tools: &[&str]) -> Option<String> {
+    tools
+        .iter()
+        .find(|t| !have(t))
+        .map(|t| format!("SKIPPED: {t} not installed"))
+}
+
+/// A TCP port free on 127.0.0.1 at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `cmd` (an `openssl` command, maybe run in a namespace) made a quiet
+/// `s_server -www` on `accept` with the certificate of `make_cert(dir)`.
+pub fn s_server(mut cmd: Command, dir: &Path, accept: &str) -> std::process::Child {
+    cmd.args(["s_server", "-accept", accept, "-www", "-quiet"])
+        .arg("-cert")
+        .arg(dir.join("c.pem"))
+        .arg("-key")
+        .arg(dir.join("k.pem"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}

@@ -209,9 +209,16 @@ impl Reassembler {
         budget: &mut ReassemblyBudget,
         deliver: &mut impl FnMut(&[u8], bool),
     ) -> bool {
-        let Some(((off, _), data)) = self.waiting.pop_first() else {
+        let Some((&(off, _), _)) = self.waiting.first_key_value() else {
             return false;
         };
+        if off <= self.next_off {
+            // Waiting segments are ahead of the stream; should one not be, the
+            // stream still never moves back (that would deliver bytes twice).
+            self.drain(budget, deliver);
+            return true;
+        }
+        let (_, data) = self.waiting.pop_first().expect("first entry");
         let data = data.bytes();
         self.release(data.len(), budget);
         let next = self.next_seq.unwrap_or(0);
@@ -414,6 +421,40 @@ mod tests {
         }
         r.clear(&mut budget);
         assert_eq!(budget.used, 0);
+    }
+
+    /// The case main's reassembly fuzz target found (e4c2cdb): a segment that
+    /// makes room by skipping the gap before a full buffer is then behind the
+    /// stream, and must not be queued (and delivered a second time at the flush).
+    #[test]
+    fn making_room_never_delivers_bytes_twice() {
+        let isn = 0xff00_ffffu32;
+        let base = isn.wrapping_add(1);
+        let mut r = Reassembler::default();
+        r.set_isn(isn);
+        let mut budget = ReassemblyBudget::new(1 << 20);
+        let mut out = Vec::new();
+        let mut deliver = |c: &[u8], _: bool| out.extend_from_slice(c);
+        // 255 bytes at offset 1 fill the buffer (offset 0 is lost); 49 bytes at
+        // offset 8, already inside them, force the skip.
+        let max = 255 + SEGMENT_OVERHEAD;
+        r.push(
+            base.wrapping_add(1),
+            &[1; 255],
+            max,
+            &mut budget,
+            &mut deliver,
+        );
+        r.push(
+            base.wrapping_add(8),
+            &[2; 49],
+            max,
+            &mut budget,
+            &mut deliver,
+        );
+        r.flush(&mut budget, &mut deliver);
+        assert_eq!(out, vec![1; 255], "first copy wins, nothing twice");
+        assert_eq!((r.waiting_bytes(), budget.used), (0, 0));
     }
 
     #[test]

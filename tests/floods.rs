@@ -19,54 +19,48 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 const MAX_FLOWS: usize = 2000;
 const SYNS: usize = 20_000;
 const HALF_OPEN: usize = 20_000;
 const HUGE: usize = 40;
 
-/// The floods, generated once for all tests of this file (None: no python3).
-fn floods() -> Option<&'static Path> {
-    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
-    DIR.get_or_init(|| {
-        if !have("python3") {
-            return None;
-        }
-        let dir = scratch("floods");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-floods.py");
-        let out = Command::new("python3")
-            .arg(script)
-            .arg(&dir)
-            .args([
-                "--kinds",
-                "syn-flood,half-open,one-byte-reverse,conflicting-overlap,huge-length",
-            ])
-            .args([
-                "--syn",
-                &SYNS.to_string(),
-                "--half-open",
-                &HALF_OPEN.to_string(),
-            ])
-            .args([
-                "--reverse",
-                "40",
-                "--overlap",
-                "400",
-                "--huge",
-                &HUGE.to_string(),
-            ])
-            .args(["--legit", "100", "--gap", "1000"])
-            .output()
-            .expect("run python3");
-        assert!(
-            out.status.success(),
-            "make-floods.py failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Some(dir)
-    })
-    .as_deref()
+/// Writes one flood into its own scratch directory (each test has its own, so
+/// that tests can run in parallel processes, as under nextest); None without
+/// python3.
+fn generate(kind: &str) -> Option<PathBuf> {
+    if !have("python3") {
+        return None;
+    }
+    let dir = scratch(&format!("floods-{kind}"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-floods.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(&dir)
+        .args(["--kinds", kind])
+        .args([
+            "--syn",
+            &SYNS.to_string(),
+            "--half-open",
+            &HALF_OPEN.to_string(),
+        ])
+        .args([
+            "--reverse",
+            "40",
+            "--overlap",
+            "400",
+            "--huge",
+            &HUGE.to_string(),
+        ])
+        .args(["--legit", "100", "--gap", "1000"])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "make-floods.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(dir)
 }
 
 /// A connection whose fingerprints are known, from KIND.expected.jsonl.
@@ -200,10 +194,11 @@ fn check_connections(
 
 /// Runs `fingerprint` and `replay` on one flood; returns their summary counters.
 fn run_kind(kind: &str) -> Option<[HashMap<String, u64>; 2]> {
-    let Some(dir) = floods() else {
+    let Some(dir) = generate(kind) else {
         eprintln!("SKIPPED: python3 is missing (scripts/make-floods.py writes the floods)");
         return None;
     };
+    let dir = dir.as_path();
     let pcap = dir.join(format!("{kind}.pcap"));
     let pcap = pcap.to_str().unwrap();
     let expected = expected(dir, kind);

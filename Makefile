@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PCAPS := $(sort $(wildcard pcaps/*.pcap pcaps/*.pcapng))
 
-.PHONY: all build demo test lint unit-tests bench bench-micro bench-large captures clean deps bench-live fuzz
+.PHONY: all build demo test lint unit-tests bench bench-micro bench-large bench-floods captures clean deps bench-live fuzz
 
 all: build
 
@@ -55,6 +55,14 @@ bench-micro:
 bench-large:
 	scripts/install-deps.sh bench
 	scripts/bench-large.sh
+
+# Adversarial replays (SYN flood, half-open, reversed 1-byte hellos, conflicting
+# overlaps, 16 MB claims) at full scale outside the repo: speed, peak RSS, and
+# the legitimate connections inside them (FLOODS_DIR, FLOODS_SCALE, FLOODS_RUNS,
+# FLOODS_MAX_FLOWS, FLOODS_RSS_CAP_MB are honoured).
+bench-floods:
+	scripts/install-deps.sh bench
+	scripts/bench-floods.sh
 
 # Live capture under load: tcpreplay over a veth between two namespaces (root).
 bench-live:

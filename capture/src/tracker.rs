@@ -7,7 +7,7 @@
 //! fingerprints need are known (so a decision can be taken at the first
 //! ClientHello's connection, not when the connection ends).
 //!
-//! Bounds: `max_flows` entries (approximately least-recently-seen eviction when
+//! Bounds: `max_flows` entries (least-recently-seen eviction when
 //! full), idle timeouts on capture time, a per-direction and a global cap on
 //! out-of-order bytes, a cap on handshake bytes per direction, on hellos and on
 //! record metadata per flow. Each bound has a counter in [`TrackerStats`].
@@ -21,7 +21,7 @@ use shakedown_fingerprints::ja4::Transport;
 use shakedown_fingerprints::record::{CONTENT_ALERT, CONTENT_APPLICATION_DATA};
 use shakedown_fingerprints::tcp::TcpSyn;
 use shakedown_fingerprints::{ClientHello, ServerHello, TlsEvent, TlsStream};
-use std::collections::VecDeque;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::IpAddr;
 
 const SEC: i64 = 1_000_000_000;
@@ -309,12 +309,53 @@ struct Shared {
     handshake: HandshakeBudget,
 }
 
+/// A flow's place in the order of last activity: its last packet's time when it
+/// was queued (the flow may have had packets since).
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    ts: Timestamp,
+    id: u64,
+    key: FlowKey,
+}
+
+impl Queued {
+    fn older_than(&self, other: &Queued) -> bool {
+        (self.ts, self.id) < (other.ts, other.id)
+    }
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.ts, self.id) == (other.ts, other.id)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+/// Reversed, so that `BinaryHeap` pops the oldest first.
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.ts, other.id).cmp(&(self.ts, self.id))
+    }
+}
+
 /// The flows and their order of last activity.
+///
+/// Every flow has one valid entry, in `queue` or in `seen` (entries of flows
+/// that have ended, or that were queued again, are stale and skipped). New
+/// flows enter `queue` in order of arrival; a flow found to have had packets
+/// since it was queued moves to `seen`, a heap ordered by its last packet. The
+/// older of the two fronts is then the least recently seen flow, exactly, once
+/// it has had no packet since it was queued; flows that never see a second
+/// packet (a SYN flood) cost no heap operation at all.
 #[derive(Default)]
 struct FlowTable {
     map: HashMap<FlowKey, Flow>,
-    /// Approximately least-recently-seen order: (last_ts when queued, key, id).
-    queue: VecDeque<(Timestamp, FlowKey, u64)>,
+    queue: VecDeque<Queued>,
+    seen: BinaryHeap<Queued>,
     next_id: u64,
 }
 
@@ -330,7 +371,7 @@ impl FlowTable {
     ) -> &mut Flow {
         let id = self.next_id;
         self.next_id += 1;
-        self.queue.push_back((ts, key, id));
+        self.queue.push_back(Queued { ts, id, key });
         self.map
             .entry(key)
             .insert(Flow {
@@ -352,6 +393,24 @@ impl FlowTable {
                 handshake_accounted: 0,
             })
             .into_mut()
+    }
+
+    /// The oldest entry of the two fronts, and whether it is the heap's.
+    fn oldest(&self) -> Option<(Queued, bool)> {
+        match (self.queue.front(), self.seen.peek()) {
+            (Some(q), Some(h)) if h.older_than(q) => Some((*h, true)),
+            (Some(q), _) => Some((*q, false)),
+            (None, Some(h)) => Some((*h, true)),
+            (None, None) => None,
+        }
+    }
+
+    fn pop_oldest(&mut self, from_heap: bool) {
+        if from_heap {
+            self.seen.pop();
+        } else {
+            self.queue.pop_front();
+        }
     }
 }
 
@@ -427,6 +486,7 @@ impl Tracker {
             self.end_flow(&key, EndReason::EndOfInput, sink);
         }
         self.flows.queue.clear();
+        self.flows.seen.clear();
     }
 
     fn tcp(
@@ -649,48 +709,49 @@ impl Tracker {
 
     /// Ends flows idle for longer than their timeout.
     fn expire(&mut self, sink: &mut impl FnMut(FlowEvent)) {
-        let mut requeued = 0usize;
-        while let Some(&(queued_ts, key, id)) = self.flows.queue.front() {
-            let Some(flow) = self.flows.map.get(&key).filter(|f| f.id == id) else {
-                self.flows.queue.pop_front(); // stale entry
-                continue;
-            };
-            let expired = self.now.nanos_since(flow.last_ts) >= self.timeout_of(flow);
-            if expired {
-                self.flows.queue.pop_front();
-                self.end_flow(&key, EndReason::Idle, sink);
-            } else if flow.last_ts > queued_ts && requeued < self.flows.queue.len() {
-                let last = flow.last_ts;
-                self.flows.queue.pop_front();
-                self.flows.queue.push_back((last, key, id));
-                requeued += 1;
-            } else {
+        self.sweep(false, sink);
+    }
+
+    /// Makes room for one more flow when the table is full.
+    fn make_room(&mut self, sink: &mut impl FnMut(FlowEvent)) {
+        while self.flows.map.len() >= self.shared.cfg.max_flows {
+            if !self.sweep(true, sink) {
                 return;
             }
         }
     }
 
-    /// Makes room for one more flow when the table is full.
-    fn make_room(&mut self, sink: &mut impl FnMut(FlowEvent)) {
-        if self.flows.map.len() < self.shared.cfg.max_flows {
-            return;
-        }
-        self.expire(sink);
-        let mut requeued = 0;
-        while self.flows.map.len() >= self.shared.cfg.max_flows {
-            let Some((queued_ts, key, id)) = self.flows.queue.pop_front() else {
-                return;
-            };
-            let Some(flow) = self.flows.map.get(&key).filter(|f| f.id == id) else {
+    /// Walks the flows from the least recently queued: ends those idle past
+    /// their timeout, queues again (by their last packet) those seen since they
+    /// were queued, and stops at the first that is neither: the least recently
+    /// seen flow, which is evicted with `evict` (returns whether a flow was).
+    ///
+    /// A flow is queued again at most once per packet it had, so the work is
+    /// bounded by the packets, however much one call does. (A FIFO with a
+    /// second chance instead evicted active flows whenever every flow at the
+    /// front had been seen again, as in a flood of half-open connections.)
+    fn sweep(&mut self, evict: bool, sink: &mut impl FnMut(FlowEvent)) -> bool {
+        while let Some((e, from_heap)) = self.flows.oldest() {
+            let Some(flow) = self.flows.map.get(&e.key).filter(|f| f.id == e.id) else {
+                self.flows.pop_oldest(from_heap); // stale entry
                 continue;
             };
-            if flow.last_ts > queued_ts && requeued < 16 {
-                self.flows.queue.push_back((flow.last_ts, key, id));
-                requeued += 1;
-                continue;
+            if self.now.nanos_since(flow.last_ts) >= self.timeout_of(flow) {
+                self.flows.pop_oldest(from_heap);
+                self.end_flow(&e.key, EndReason::Idle, sink);
+            } else if flow.last_ts > e.ts {
+                let ts = flow.last_ts;
+                self.flows.pop_oldest(from_heap);
+                self.flows.seen.push(Queued { ts, ..e });
+            } else if evict && self.flows.map.len() >= self.shared.cfg.max_flows {
+                self.flows.pop_oldest(from_heap);
+                self.end_flow(&e.key, EndReason::Evicted, sink);
+                return true;
+            } else {
+                return false;
             }
-            self.end_flow(&key, EndReason::Evicted, sink);
         }
+        false
     }
 }
 
@@ -1222,5 +1283,75 @@ mod tests {
         );
         assert!(flow + key <= 320, "flow entry {flow}+{key} B");
         assert!(tcp <= 512, "TcpState {tcp} B");
+    }
+
+    fn segment(from: [u8; 4], sport: u16, to: [u8; 4], dport: u16, flags: &str) -> Packet<'static> {
+        Packet {
+            src: IpAddr::from(from),
+            dst: IpAddr::from(to),
+            ttl: 64,
+            dont_fragment: Some(true),
+            transport: L4::Tcp(TcpSegment {
+                src_port: sport,
+                dst_port: dport,
+                seq: 1000,
+                ack: 0,
+                syn: flags.contains('S'),
+                ack_flag: flags.contains('A'),
+                fin: false,
+                rst: false,
+                window: 64240,
+                options: &[],
+                payload: &[],
+            }),
+            tunnelled: false,
+        }
+    }
+
+    /// In a flood of half-open connections every flood flow has a second packet
+    /// after it was queued: the table must still evict the least recently seen
+    /// flows, never one of the flows that have a packet every max_flows / 10
+    /// new flows (a FIFO with a second chance evicted them).
+    #[test]
+    fn half_open_flood_evicts_the_least_recently_seen() {
+        const MAX: u32 = 1000;
+        let mut tracker = Tracker::new(TrackerConfig {
+            max_flows: MAX as usize,
+            ..TrackerConfig::default()
+        });
+        let server = [203, 0, 113, 10];
+        let mut active_evicted = 0;
+        let mut ns = 1_700_000_000 * SEC;
+        let mut step = |tracker: &mut Tracker, pkt: &Packet<'_>| {
+            ns += 1000;
+            tracker.process(Timestamp(ns), pkt, &mut |ev| {
+                if let FlowEvent::End(end) = ev {
+                    if end.client_ip.to_string().starts_with("10.") {
+                        active_evicted += 1;
+                    }
+                }
+            });
+        };
+        // Ten active flows, one packet each per MAX / 100 new flows in turn.
+        let active = |n: u32| [10, 0, 0, n as u8];
+        for n in 0..10 {
+            step(&mut tracker, &segment(active(n), 40000, server, 443, "S"));
+        }
+        for i in 0..20 * MAX {
+            let ip = (0x0b00_0000 + i).to_be_bytes();
+            step(&mut tracker, &segment(ip, 5000, server, 443, "S"));
+            step(&mut tracker, &segment(server, 443, ip, 5000, "SA"));
+            step(&mut tracker, &segment(ip, 5000, server, 443, "A"));
+            if i % (MAX / 100) == 0 {
+                let n = i / (MAX / 100) % 10;
+                step(&mut tracker, &segment(active(n), 40000, server, 443, "A"));
+            }
+        }
+        assert_eq!(active_evicted, 0, "an active flow was evicted");
+        assert_eq!(
+            tracker.stats().flows_evicted,
+            20 * MAX as u64 + 10 - MAX as u64
+        );
+        assert_eq!(tracker.active_flows(), MAX as usize);
     }
 }

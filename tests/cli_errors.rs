@@ -354,3 +354,43 @@ fn unreadable_or_wrong_config_and_model() {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// A capture read from a pipe (`tcpdump -w - | ...` through a FIFO): nothing
+/// may be read from it before libpcap (a peek would lose the header).
+#[test]
+fn capture_from_a_fifo() {
+    let dir = scratch("cli-errors-fifo");
+    let fifo = dir.join("capture.fifo");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .args(["fingerprint", fifo.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        w.write_all(&one_connection_pcap().bytes).unwrap();
+    }
+    // Bounded: a reader that lost the header would wait for a second writer forever.
+    let mut child = child;
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("shakedown did not finish reading the FIFO within 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let recs = json_lines(&out);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["sni"], "ok.example");
+}

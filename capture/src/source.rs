@@ -77,7 +77,9 @@ impl FileSource {
         if meta.is_file() && meta.len() == 0 {
             return Err(open_err("file is empty (0 bytes)".into()));
         }
-        if crate::pcapng::has_mixed_linktypes(path) {
+        // Only a regular file can be looked into and opened again: a FIFO
+        // (tcpdump -w - | ...) would lose the bytes read here.
+        if meta.is_file() && crate::pcapng::has_mixed_linktypes(path) {
             let reader = crate::pcapng::NgReader::open(path).map_err(open_err)?;
             return Ok(FileSource {
                 backend: Backend::MixedPcapNg(Box::new(reader)),

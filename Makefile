@@ -50,6 +50,8 @@ bench: bench-micro bench-large
 
 bench-micro:
 	$(CARGO) bench -p shakedown-fingerprints --bench hello
+	$(CARGO) bench -p shakedown-capture --bench packets
+	$(CARGO) bench --bench scoring
 
 # Builds a >= 1 GB capture outside the repo and times shakedown against tcpdump and tshark.
 bench-large:

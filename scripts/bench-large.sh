@@ -6,7 +6,10 @@
 #   floor      minimal libpcap read loop (pcap_next_ex over every packet)
 #   tcpdump    tcpdump -r FILE -w /dev/null
 #   shakedown  shakedown fingerprint FILE > /dev/null
-#   tshark     tshark JA3 extraction of every ClientHello (large file: 1 run)
+#   replay-1w  shakedown replay --workers 1 (full pipeline with scoring)
+#   replay-2w  shakedown replay --workers 2
+#   tshark     tshark JA3 extraction of every ClientHello (large file: 1 run;
+#              BENCH_TSHARK=0 skips it)
 # and prints medians of CPU seconds (user+sys), wall seconds, peak RSS and
 # packets/s, plus ratios to the floor. Results go to stdout and $BENCH_DIR/results.md.
 set -euo pipefail
@@ -54,9 +57,13 @@ for i in $(seq "$RUNS"); do
     measure tcpdump large tcpdump -r "$LARGE" -w /dev/null
     measure shakedown large "$BIN/shakedown" fingerprint --quiet "$LARGE"
     measure shakedown quarter "$BIN/shakedown" fingerprint --quiet "$QUARTER"
+    measure replay-1w large "$BIN/shakedown" replay --workers 1 --decisions /dev/null "$LARGE"
+    measure replay-2w large "$BIN/shakedown" replay --workers 2 --decisions /dev/null "$LARGE"
 done
-echo "bench-large: tshark (one run)" >&2
-measure tshark large tshark -n -r "$LARGE" -Y "tls.handshake.type == 1" -T fields -e tcp.stream -e tls.handshake.ja3
+if [ "${BENCH_TSHARK:-1}" != 0 ]; then
+    echo "bench-large: tshark (one run)" >&2
+    measure tshark large tshark -n -r "$LARGE" -Y "tls.handshake.type == 1" -T fields -e tcp.stream -e tls.handshake.ja3
+fi
 
 python3 - "$BENCH_DIR/raw.txt" "$PACKETS" "$BYTES" <<'PY' | tee "$BENCH_DIR/results.md"
 import statistics, sys, collections, platform, os
@@ -82,4 +89,6 @@ sd = med[("shakedown", "large")][0]
 if ("tshark", "large") in med:
     print(f"\nshakedown fingerprint is {med[('tshark','large')][0] / sd:.1f}x faster than tshark's JA3 extraction (CPU time).")
 print(f"shakedown fingerprint peak RSS: {med[('shakedown','quarter')][2]/1024:.0f} MB on the quarter file, {med[('shakedown','large')][2]/1024:.0f} MB on the full file.")
+r1, r2 = med[("replay-1w", "large")], med[("replay-2w", "large")]
+print(f"replay: {r1[0] / sd:.2f}x fingerprint's CPU with 1 worker; wall {r1[1]:.2f} s with 1 worker, {r2[1]:.2f} s with 2 ({(1 - r2[1] / r1[1]) * 100:.0f} % less).")
 PY

@@ -51,28 +51,13 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
     // The bot: 100 handshakes without a request in a few seconds, clearly over
     // the churn limit (3x thresholds.connection_rate); a smaller burst is
     // borderline by design and its score would depend on timing.
-    for _ in 0..10 {
-        let batch: Vec<std::process::Child> = (0..10)
-            .map(|_| {
-                Command::new("timeout")
-                    .args([
-                        "3",
-                        "openssl",
-                        "s_client",
-                        "-connect",
-                        &format!("127.0.0.1:{port}"),
-                    ])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        for mut c in batch {
-            let _ = c.wait();
-        }
-    }
+    common::s_client_burst(
+        || Command::new("timeout"),
+        &format!("127.0.0.1:{port}"),
+        &[],
+        100,
+        10,
+    );
     // Wait (bounded) until every hello is counted and the block is out (the
     // metrics are refreshed every second; a loaded machine ends flows later).
     let block_line =

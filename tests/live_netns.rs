@@ -203,29 +203,14 @@ fn live_on_a_veth_matches_fingerprint_on_tcpdump_and_blocks_the_bot() {
     // The bot: 100 handshakes without a request in a few seconds, clearly over
     // the churn limit (3x thresholds.connection_rate); a smaller burst is
     // borderline by design and its score would depend on timing.
-    for _ in 0..10 {
-        let batch: Vec<std::process::Child> = (0..10)
-            .map(|_| {
-                ns.exec(&ns.client, "timeout")
-                    .args([
-                        "3",
-                        "openssl",
-                        "s_client",
-                        "-connect",
-                        &format!("{SERVER}:443"),
-                    ])
-                    .args(["-bind", &format!("{BOT}:0"), "-servername", "api.example"])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        for mut c in batch {
-            let _ = c.wait();
-        }
-    }
+    let bind = format!("{BOT}:0");
+    common::s_client_burst(
+        || ns.exec(&ns.client, "timeout"),
+        &format!("{SERVER}:443"),
+        &["-bind", &bind, "-servername", "api.example"],
+        100,
+        10,
+    );
     std::thread::sleep(Duration::from_secs(2));
     terminate(&live);
     let started = Instant::now();

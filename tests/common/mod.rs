@@ -340,3 +340,33 @@ pub fn s_server(mut cmd: Command, dir: &Path, accept: &str) -> std::process::Chi
         .spawn()
         .unwrap()
 }
+
+/// The handshake bot of the live tests: `total` `openssl s_client`
+/// handshakes without a request, `batch` at a time, each bounded to 3 s by
+/// `timeout`. `timeout_cmd` gives a fresh `timeout` command (maybe run in a
+/// namespace); `extra` are more s_client arguments.
+pub fn s_client_burst(
+    timeout_cmd: impl Fn() -> Command,
+    connect: &str,
+    extra: &[&str],
+    total: usize,
+    batch: usize,
+) {
+    for _ in 0..total.div_ceil(batch) {
+        let running: Vec<std::process::Child> = (0..batch)
+            .map(|_| {
+                let mut c = timeout_cmd();
+                c.args(["3", "openssl", "s_client", "-connect", connect])
+                    .args(extra)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut c in running {
+            let _ = c.wait();
+        }
+    }
+}

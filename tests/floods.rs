@@ -217,27 +217,15 @@ fn run_kind(kind: &str) -> Option<[HashMap<String, u64>; 2]> {
         pcap,
     ]);
     check_run(kind, "fingerprint", &fp);
-    let mut fields = vec![
-        "sni",
-        "ja3",
-        "ja3_full",
-        "ja3s",
-        "ja3s_full",
-        "ja4",
-        "ja4_r",
-        "ja4_o",
-        "ja4_ro",
-    ];
-    if cfg!(feature = "ja4plus") {
-        fields.extend(["ja4s", "ja4s_r", "ja4t", "ja4ts"]);
-    }
+    // Every field the reference values have (JA4S/JA4T/JA4TS with ja4plus).
+    let fields = common::reference::FIELDS;
     check_connections(
         kind,
         "fingerprint",
         &json_lines(&fp),
         &expected,
         &templates,
-        &fields,
+        fields,
         true,
     );
 

@@ -40,7 +40,7 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    let mut server = tls_server(&dir, port);
+    let server = tls_server(&dir, port);
     std::thread::sleep(Duration::from_millis(500));
     let url = format!("https://127.0.0.1:{port}/");
     for _ in 0..5 {
@@ -81,8 +81,7 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
         .status();
     let started = Instant::now();
     let out = live.wait_with_output().unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let err = String::from_utf8_lossy(&out.stderr);
     if err.contains("cannot open capture") {
         eprintln!("SKIPPED: no capture rights on lo here: {}", err.trim());
@@ -138,7 +137,7 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
 }
 
 /// `openssl s_server -www` on 127.0.0.1:`port` with the certificate in `dir`.
-fn tls_server(dir: &std::path::Path, port: u16) -> std::process::Child {
+fn tls_server(dir: &std::path::Path, port: u16) -> common::Running {
     common::s_server(Command::new("openssl"), dir, &format!("127.0.0.1:{port}"))
 }
 
@@ -175,7 +174,7 @@ fn live_gives_up_root_and_keeps_learning_across_restarts() {
     let config = dir.join("learning.toml");
     std::fs::write(&config, "[learning]\ncheckpoint_s = 1\n").unwrap();
     let port = common::free_port();
-    let mut server = tls_server(&dir, port);
+    let server = tls_server(&dir, port);
     let total_connections = |path: &std::path::Path| -> u64 {
         std::fs::read_to_string(path)
             .ok()
@@ -242,8 +241,7 @@ fn live_gives_up_root_and_keeps_learning_across_restarts() {
         let out = live.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         if err.contains("cannot open capture") {
-            let _ = server.kill();
-            let _ = server.wait();
+            drop(server);
             eprintln!("SKIPPED: no capture rights on lo here: {}", err.trim());
             return;
         }
@@ -264,8 +262,7 @@ fn live_gives_up_root_and_keeps_learning_across_restarts() {
         );
         assert!(total_connections(&model) >= want, "run {run}: {err}");
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
     let sources = m["learned_from"].as_array().unwrap();

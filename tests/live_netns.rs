@@ -151,7 +151,7 @@ fn live_on_a_veth_matches_fingerprint_on_tcpdump_and_blocks_the_bot() {
         dir.join("wire.pcap"),
     );
 
-    let mut server = common::s_server(
+    let server = common::s_server(
         ns.exec(&ns.server, "openssl"),
         &dir,
         &format!("{SERVER}:443"),
@@ -220,8 +220,7 @@ fn live_on_a_veth_matches_fingerprint_on_tcpdump_and_blocks_the_bot() {
         .wait_with_output()
         .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
         .unwrap_or_default();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let err = String::from_utf8_lossy(&out.stderr);
 
     assert!(

@@ -327,18 +327,31 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A child process that is killed when the test lets go of it, also when the
+/// test fails half-way (no server left running after a panic).
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `cmd` (an `openssl` command, maybe run in a namespace) made a quiet
 /// `s_server -www` on `accept` with the certificate of `make_cert(dir)`.
-pub fn s_server(mut cmd: Command, dir: &Path, accept: &str) -> std::process::Child {
-    cmd.args(["s_server", "-accept", accept, "-www", "-quiet"])
-        .arg("-cert")
-        .arg(dir.join("c.pem"))
-        .arg("-key")
-        .arg(dir.join("k.pem"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
+pub fn s_server(mut cmd: Command, dir: &Path, accept: &str) -> Running {
+    Running(
+        cmd.args(["s_server", "-accept", accept, "-www", "-quiet"])
+            .arg("-cert")
+            .arg(dir.join("c.pem"))
+            .arg("-key")
+            .arg(dir.join("k.pem"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// The handshake bot of the live tests: `total` `openssl s_client`

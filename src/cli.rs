@@ -68,37 +68,12 @@ pub struct LiveArgs {
     #[arg(long)]
     pub no_promisc: bool,
 
-    /// Configuration file (TOML), as for `replay`.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// Learned model of the site (from `shakedown learn`).
-    #[arg(long, value_name = "FILE")]
-    pub model: Option<PathBuf>,
-
-    /// Write decisions (JSON lines) to this file instead of standard output.
-    #[arg(long, value_name = "FILE")]
-    pub decisions: Option<PathBuf>,
-
-    /// Publish decisions to these Kafka brokers (host:port,...).
-    #[arg(long, value_name = "HOST:PORT,...")]
-    pub kafka_brokers: Option<String>,
-
-    /// Kafka topic for decisions.
-    #[arg(long, value_name = "TOPIC")]
-    pub kafka_topic: Option<String>,
-
-    /// Decide and report, but label every decision monitor-only.
-    #[arg(long)]
-    pub monitor: bool,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
 
     /// Seconds between status lines on standard error (0: none).
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub status_interval: u64,
-
-    /// Write one JSON line per TLS connection (fingerprints, sizes, timings) to this file.
-    #[arg(long, value_name = "FILE")]
-    pub flows: Option<std::path::PathBuf>,
 
     /// Serve Prometheus metrics on this address (/metrics).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9154")]
@@ -169,12 +144,9 @@ pub struct EnforceArgs {
     pub once: bool,
 }
 
+/// What `replay` and `live` share: configuration, model, and where decisions go.
 #[derive(Debug, Args)]
-pub struct ReplayArgs {
-    /// pcap or pcapng files, read in the order given as one capture.
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-
+pub struct DetectorArgs {
     /// Configuration file (TOML); every option has a default (docs/tuning.md).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -187,7 +159,7 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "FILE")]
     pub decisions: Option<PathBuf>,
 
-    /// Also write one record per connection (JSON lines) to this file.
+    /// Also write one record per TLS connection (fingerprints, sizes, timings; JSON lines) to this file.
     #[arg(long, value_name = "FILE")]
     pub flows: Option<PathBuf>,
 
@@ -203,13 +175,23 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DIR")]
     pub spool_dir: Option<PathBuf>,
 
-    /// Worker threads (overrides the config; default cores - 1).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
-    pub workers: Option<u64>,
-
     /// Decide and report, but label every decision monitor-only.
     #[arg(long)]
     pub monitor: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// pcap or pcapng files, read in the order given as one capture.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+
+    /// Worker threads (overrides the config; default cores - 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub workers: Option<u64>,
 
     /// No summary on standard error.
     #[arg(short, long)]

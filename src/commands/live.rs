@@ -9,7 +9,7 @@
 //! model saved (`--save-model`), exit 0. SIGHUP reloads the configuration.
 
 use super::fingerprint::Outcome;
-use super::replay::{decision_output, load_config};
+use super::replay::{decision_output, detector_config};
 use crate::cli::LiveArgs;
 use crate::metrics::DecisionCounts;
 use crate::model::Model;
@@ -48,16 +48,9 @@ fn wall_now() -> Timestamp {
 }
 
 pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
-    let mut cfg = load_config(args.config.as_deref())?;
-    if let Some(b) = &args.kafka_brokers {
-        cfg.kafka.brokers = b.clone();
-    }
-    if let Some(t) = &args.kafka_topic {
-        cfg.kafka.topic = t.clone();
-    }
-    cfg.monitor |= args.monitor;
+    let cfg = detector_config(&args.detector)?;
     // Learning into the file it starts from: the first start has no model yet.
-    let loaded = match args.model.as_deref() {
+    let loaded = match args.detector.model.as_deref() {
         Some(p) if args.save_model.as_deref() == Some(p) && !p.exists() => {
             info!("no model at {} yet: learning one from scratch", p.display());
             None
@@ -99,7 +92,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())?;
 
     let cfg = Arc::new(cfg);
-    let (mut emit, out_state, kafka) = decision_output(&cfg, args.decisions.as_deref())?;
+    let (mut emit, out_state, kafka) = decision_output(&cfg, args.detector.decisions.as_deref())?;
     let decisions = Arc::new(AtomicU64::new(0));
     let decision_counts = Arc::new(Mutex::new(DecisionCounts::default()));
     let (counted, by_kind) = (decisions.clone(), decision_counts.clone());
@@ -110,13 +103,14 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         }
         emit(d);
     };
-    let flows_out = super::replay::flow_output(args.flows.as_deref())?;
+    let flows_out = super::replay::flow_output(args.detector.flows.as_deref())?;
     // Everything that needs root is open (captures, ports, output files): give it up.
     if let Some(user) = &args.user {
         crate::privileges::drop_to(user)?;
         info!("running as user {user}");
     }
     let mut model_modified = args
+        .detector
         .model
         .as_deref()
         .and_then(|p| std::fs::metadata(p).ok()?.modified().ok());
@@ -377,14 +371,12 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
 /// not load leaves the running configuration in place. Kafka settings, table
 /// sizes and the worker count need a restart.
 fn reload_config(args: &LiveArgs, dispatcher: &mut Dispatcher) {
-    let Some(path) = args.config.as_deref() else {
+    let Some(path) = args.detector.config.as_deref() else {
         warn!("SIGHUP: no --config file, nothing to reload");
         return;
     };
-    let applied = load_config(Some(path)).and_then(|mut cfg| {
-        cfg.monitor |= args.monitor;
-        dispatcher.reconfigure(Arc::new(cfg))
-    });
+    let applied =
+        detector_config(&args.detector).and_then(|cfg| dispatcher.reconfigure(Arc::new(cfg)));
     match applied {
         Ok(()) => info!("SIGHUP: reloaded {}", path.display()),
         Err(e) => warn!(

@@ -1,7 +1,7 @@
 //! `shakedown replay FILE...`: the whole detector over capture files.
 
 use crate::capture_input::for_each_packet;
-use crate::cli::ReplayArgs;
+use crate::cli::{DetectorArgs, ReplayArgs};
 use crate::config::Config;
 use crate::decisions::Decision;
 use crate::kafka_sink::KafkaSink;
@@ -27,6 +27,23 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
         Some(p) => Config::load(p),
         None => Ok(Config::default()),
     }
+}
+
+/// The configuration file with the command line's overrides on top (`replay`
+/// and `live` at start, and `live` again on SIGHUP).
+pub fn detector_config(args: &DetectorArgs) -> anyhow::Result<Config> {
+    let mut cfg = load_config(args.config.as_deref())?;
+    cfg.monitor |= args.monitor;
+    if let Some(b) = &args.kafka_brokers {
+        cfg.kafka.brokers = b.clone();
+    }
+    if let Some(t) = &args.kafka_topic {
+        cfg.kafka.topic = t.clone();
+    }
+    if let Some(d) = &args.spool_dir {
+        cfg.kafka.spool_dir = d.clone();
+    }
+    Ok(cfg)
 }
 
 fn create(path: &Path, what: &str) -> anyhow::Result<BufWriter<File>> {
@@ -77,29 +94,20 @@ pub fn run_pipeline(
 }
 
 pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
-    let mut cfg = load_config(args.config.as_deref())?;
+    let args_d = &args.detector;
+    let mut cfg = detector_config(args_d)?;
     if let Some(w) = args.workers {
         cfg.workers = w as usize;
     }
-    cfg.monitor |= args.monitor;
-    if let Some(b) = &args.kafka_brokers {
-        cfg.kafka.brokers = b.clone();
-    }
-    if let Some(t) = &args.kafka_topic {
-        cfg.kafka.topic = t.clone();
-    }
-    if let Some(d) = &args.spool_dir {
-        cfg.kafka.spool_dir = d.clone();
-    }
-    let model = args
+    let model = args_d
         .model
         .as_deref()
         .map(Model::load)
         .transpose()?
         .map(Arc::new);
     let cfg = Arc::new(cfg);
-    let (emit, out, kafka) = decision_output(&cfg, args.decisions.as_deref())?;
-    let flows = flow_output(args.flows.as_deref())?;
+    let (emit, out, kafka) = decision_output(&cfg, args_d.decisions.as_deref())?;
+    let flows = flow_output(args_d.flows.as_deref())?;
     let (summary, result) = run_pipeline(
         &args.files,
         cfg.clone(),

@@ -360,12 +360,7 @@ fn unreadable_or_wrong_config_and_model() {
 #[test]
 fn capture_from_a_fifo() {
     let dir = scratch("cli-errors-fifo");
-    let fifo = dir.join("capture.fifo");
-    let st = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let fifo = mkfifo(&dir, "capture.fifo");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_shakedown"))
         .args(["fingerprint", fifo.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())

@@ -524,12 +524,7 @@ fn the_producer_survives_a_broker_restart_and_resends_what_was_not_acknowledged(
 
     // The capture arrives through a FIFO, in three parts, while the broker is
     // stopped after the first and restarted (empty: memory storage) after the second.
-    let fifo = dir.join("capture.fifo");
-    let st = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let fifo = common::mkfifo(&dir, "capture.fifo");
     let cfg = write_config(
         &dir,
         "[kafka.properties]\n\"message.timeout.ms\" = \"3000\"\n",

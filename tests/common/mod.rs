@@ -383,3 +383,11 @@ pub fn s_client_burst(
         }
     }
 }
+
+/// A named pipe at `dir/name` (captures fed to shakedown while it reads).
+pub fn mkfifo(dir: &Path, name: &str) -> PathBuf {
+    let fifo = dir.join(name);
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success(), "mkfifo {}", fifo.display());
+    fifo
+}

@@ -28,5 +28,6 @@ pub mod privileges;
 pub mod proposal;
 pub mod run_summary;
 pub mod scoring;
+pub mod snapshot_http;
 pub mod spool;
 pub mod timefmt;

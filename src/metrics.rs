@@ -1,52 +1,28 @@
 //! A Prometheus text endpoint (`/metrics`) for long-running modes. The pipeline
 //! thread renders the counters about once a second into a string; a small
-//! HTTP responder thread serves the latest rendering.
+//! HTTP responder thread (`crate::snapshot_http`) serves the latest rendering.
 
+use crate::snapshot_http::SnapshotServer;
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-pub struct MetricsServer {
-    text: Arc<RwLock<String>>,
-    pub addr: SocketAddr,
+/// The `/metrics` endpoint; `publish` replaces the rendering it serves.
+pub type MetricsServer = SnapshotServer<String>;
+
+/// Starts serving on `addr` (`--metrics`).
+pub fn start(addr: &str) -> anyhow::Result<MetricsServer> {
+    SnapshotServer::start(
+        addr,
+        "--metrics",
+        "shakedown-metrics",
+        route,
+        "try /metrics\n",
+    )
 }
 
-impl MetricsServer {
-    pub fn start(addr: &str) -> anyhow::Result<MetricsServer> {
-        let listener =
-            TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("--metrics {addr}: {e}"))?;
-        let local = listener.local_addr()?;
-        let text = Arc::new(RwLock::new(String::new()));
-        let t = text.clone();
-        std::thread::Builder::new().name("shakedown-metrics".into()).spawn(move || {
-            for mut stream in listener.incoming().flatten() {
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut buf = [0u8; 1024];
-                let n = stream.read(&mut buf).unwrap_or(0);
-                let req = String::from_utf8_lossy(&buf[..n]);
-                let body = t.read().map(|s| s.clone()).unwrap_or_default();
-                let (status, body) = if req.starts_with("GET /metrics") {
-                    ("200 OK", body)
-                } else {
-                    ("404 Not Found", "try /metrics\n".to_string())
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        })?;
-        Ok(MetricsServer { text, addr: local })
-    }
-
-    pub fn publish(&self, text: String) {
-        if let Ok(mut t) = self.text.write() {
-            *t = text;
-        }
-    }
+// `&String`: the snapshot type is `String` (Route<String>).
+#[allow(clippy::ptr_arg)]
+fn route(text: &String, path: &str) -> Option<(&'static str, String)> {
+    (path == "/metrics").then(|| ("text/plain; version=0.0.4", text.clone()))
 }
 
 /// Decisions written, by action, scope and mode, and by reason code; fed

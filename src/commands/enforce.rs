@@ -8,7 +8,7 @@
 use super::fingerprint::Outcome;
 use crate::cli::EnforceArgs;
 use crate::enforce::active_set::{unix_seconds, ActiveSet, Change};
-use crate::enforce::edl_server::{EdlServer, Lists};
+use crate::enforce::edl_server::{self, Lists};
 use crate::enforce::outputs::{Exec, Ipset, Nft, Output};
 use crate::kafka_sink::KafkaConfig;
 use rdkafka::config::ClientConfig;
@@ -36,7 +36,7 @@ pub fn run(args: &EnforceArgs) -> anyhow::Result<Outcome> {
     if let Some(cmd) = &args.exec {
         outputs.push(Box::new(Exec::new(cmd)));
     }
-    let edl = args.serve.as_deref().map(EdlServer::start).transpose()?;
+    let edl = args.serve.as_deref().map(edl_server::start).transpose()?;
     if outputs.is_empty() && edl.is_none() {
         anyhow::bail!("nothing to enforce on: give --nft-set, --ipset, --serve or --exec");
     }
@@ -155,7 +155,7 @@ pub fn run(args: &EnforceArgs) -> anyhow::Result<Outcome> {
             }
             // Lists are rebuilt only when something changed (sorting a million entries is not free).
             if let (Some(e), false) = (&edl, changes.is_empty() && lists_built) {
-                e.update(lists(&set, args.max_entries));
+                e.publish(lists(&set, args.max_entries));
                 lists_built = true;
             }
             // Applied everywhere: now the offsets may be committed.

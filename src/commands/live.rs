@@ -84,7 +84,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
     let metrics = if args.metrics.is_empty() {
         None
     } else {
-        let m = crate::metrics::MetricsServer::start(&args.metrics)?;
+        let m = crate::metrics::start(&args.metrics)?;
         info!("metrics on http://{}/metrics", m.addr);
         Some(m)
     };

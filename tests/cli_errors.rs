@@ -72,7 +72,7 @@ fn truncated_file_keeps_what_was_read() {
     assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
     assert!(
-        err.contains("cut.pcap") && err.contains("packet 6"),
+        err.contains("cut.pcap: packet 6: file ends inside a packet (84 of"),
         "{err}"
     );
     let recs = json_lines(&out);
@@ -255,8 +255,8 @@ fn unknown_link_type_is_named() {
     assert!(out.stdout.is_empty());
 }
 
-/// A record whose length field is garbage: libpcap stops there; the packets
-/// before it are processed and the message names the packet.
+/// A record whose length field is garbage: reading stops there; the packets
+/// before it are processed and the message names the packet and its offset.
 #[test]
 fn corrupt_record_length() {
     let dir = scratch("cli-errors-corrupt");
@@ -274,7 +274,9 @@ fn corrupt_record_length() {
     assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
     assert!(
-        err.contains("corrupt.pcap: packet 6:") && err.contains("2147483647"),
+        err.contains("corrupt.pcap: packet 6:")
+            && err.contains("2147483647")
+            && err.contains("byte offset"),
         "{err}"
     );
     assert_eq!(json_lines(&out).len(), 1);

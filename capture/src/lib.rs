@@ -8,6 +8,7 @@
 //! Every table and buffer here has a limit, an eviction rule and a counter.
 
 pub mod decode;
+pub mod pcap_file;
 pub mod pcapng;
 pub mod quic;
 pub mod reassembly;

@@ -1,5 +1,6 @@
-//! Packet sources: capture files read through libpcap (pcap and pcapng; pcapng
-//! with interfaces of different link types through [`crate::pcapng`]).
+//! Packet sources: capture files (classic pcap files through [`crate::pcap_file`],
+//! pcapng and pipes through libpcap, pcapng with interfaces of different link
+//! types through [`crate::pcapng`]) and live capture through libpcap.
 //!
 //! Live capture is added by the `live` front end; both hand out [`RawPacket`]s with
 //! the capture's own timestamps, which are the only clock the pipeline uses.
@@ -50,6 +51,7 @@ pub enum SourceError {
 }
 
 enum Backend {
+    Classic(Box<crate::pcap_file::PcapFile>),
     Libpcap(pcap::Capture<pcap::Offline>),
     MixedPcapNg(Box<crate::pcapng::NgReader>),
 }
@@ -85,6 +87,17 @@ impl FileSource {
                 backend: Backend::MixedPcapNg(Box::new(reader)),
                 path: path.to_path_buf(),
                 linktype: -1,
+                packets: 0,
+                file_len: meta.len(),
+            });
+        }
+        if meta.is_file() && starts_classic(path) {
+            let file = std::fs::File::open(path).map_err(|e| open_err(e.to_string()))?;
+            let reader = crate::pcap_file::PcapFile::new(file).map_err(open_err)?;
+            return Ok(FileSource {
+                linktype: reader.linktype(),
+                backend: Backend::Classic(Box::new(reader)),
+                path: path.to_path_buf(),
                 packets: 0,
                 file_len: meta.len(),
             });
@@ -129,6 +142,19 @@ impl FileSource {
             reason,
         };
         match &mut self.backend {
+            Backend::Classic(file) => match file.next_record() {
+                Ok(Some(r)) => {
+                    self.packets += 1;
+                    Ok(Some(RawPacket {
+                        ts: r.ts,
+                        data: r.data,
+                        wire_len: r.wire_len,
+                        linktype: self.linktype,
+                    }))
+                }
+                Ok(None) => Ok(None),
+                Err(reason) => Err(read_err(self.packets, reason)),
+            },
             Backend::Libpcap(cap) => match cap.next_packet() {
                 Ok(p) => {
                     self.packets += 1;
@@ -162,6 +188,16 @@ impl FileSource {
             },
         }
     }
+}
+
+/// True if the regular file at `path` starts with a classic pcap magic number.
+fn starts_classic(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && crate::pcap_file::classic_format(magic).is_some()
 }
 
 fn describe(e: pcap::Error) -> String {

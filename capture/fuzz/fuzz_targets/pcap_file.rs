@@ -1,7 +1,7 @@
 //! Whole capture files (pcap and pcapng, any link type, truncated or corrupt)
-//! through libpcap or the mixed-link-type pcapng reader, decoding and the
-//! flow table. libpcap is C and
-//! reads from a path, so each input is written to a file in memory (/dev/shm).
+//! through shakedown's classic pcap reader, libpcap (pcapng) or the
+//! mixed-link-type pcapng reader, then decoding and the flow table. Sources
+//! open paths, so each input is written to a file in memory (/dev/shm).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

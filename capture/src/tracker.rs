@@ -22,6 +22,7 @@ use shakedown_fingerprints::record::{CONTENT_ALERT, CONTENT_APPLICATION_DATA};
 use shakedown_fingerprints::tcp::TcpSyn;
 use shakedown_fingerprints::{ClientHello, ServerHello, TlsEvent, TlsStream};
 use std::collections::{BinaryHeap, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 const SEC: i64 = 1_000_000_000;
@@ -203,27 +204,85 @@ pub enum FlowEvent {
     End(Box<FlowEnd>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// One side of a flow. The address is kept as two integers (IPv4 as
+/// IPv4-mapped IPv6) so that keys compare, copy and hash as aligned words
+/// rather than as `IpAddr` enums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Endpoint {
-    ip: IpAddr,
+    addr: [u64; 2],
     port: u16,
+    v6: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+impl Endpoint {
+    fn new(ip: IpAddr, port: u16) -> Endpoint {
+        let (bits, v6) = match ip {
+            IpAddr::V4(a) => (u128::from(a.to_ipv6_mapped()), false),
+            IpAddr::V6(a) => (u128::from(a), true),
+        };
+        Endpoint {
+            addr: [(bits >> 64) as u64, bits as u64],
+            port,
+            v6,
+        }
+    }
+
+    fn ip(&self) -> IpAddr {
+        let bits = (u128::from(self.addr[0]) << 64) | u128::from(self.addr[1]);
+        if self.v6 {
+            IpAddr::V6(bits.into())
+        } else {
+            IpAddr::V4((bits as u32).into())
+        }
+    }
+}
+
+/// Both endpoints, the lower one first, packed into 40 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FlowKey {
-    lo: Endpoint,
-    hi: Endpoint,
+    addr: [[u64; 2]; 2],
+    port: [u16; 2],
+    v6: bool,
     udp: bool,
 }
 
 impl FlowKey {
     fn new(a: Endpoint, b: Endpoint, udp: bool) -> FlowKey {
-        let (lo, hi) = if (a.ip, a.port) <= (b.ip, b.port) {
-            (a, b)
-        } else {
-            (b, a)
+        let wide = |e: &Endpoint| {
+            (
+                (u128::from(e.addr[0]) << 64) | u128::from(e.addr[1]),
+                e.port,
+            )
         };
-        FlowKey { lo, hi, udp }
+        let (lo, hi) = if wide(&a) <= wide(&b) { (a, b) } else { (b, a) };
+        FlowKey {
+            addr: [lo.addr, hi.addr],
+            port: [lo.port, hi.port],
+            v6: a.v6,
+            udp,
+        }
+    }
+}
+
+/// Every field goes into the hash without loss (an IPv4 pair in one word), so
+/// chosen addresses and ports collide no more than random ones would.
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let [lo, hi] = &self.addr;
+        if self.v6 {
+            h.write_u64(lo[0]);
+            h.write_u64(lo[1]);
+            h.write_u64(hi[0]);
+            h.write_u64(hi[1]);
+        } else {
+            h.write_u64((lo[1] << 32) | (hi[1] & 0xffff_ffff));
+        }
+        h.write_u64(
+            (u64::from(self.port[0]) << 32)
+                | (u64::from(self.port[1]) << 16)
+                | (u64::from(self.v6) << 1)
+                | u64::from(self.udp),
+        );
     }
 }
 
@@ -255,8 +314,6 @@ struct TcpState {
     syn_side: Option<usize>,
     isn: [Option<u32>; 2],
     dirs: [TcpDir; 2],
-    fin: [bool; 2],
-    rst: bool,
 }
 
 #[derive(Default)]
@@ -289,6 +346,9 @@ struct Flow {
     emitted: bool,
     early_sent: bool,
     closed: bool,
+    /// FIN seen from each side (TCP).
+    fin: [bool; 2],
+    rst: bool,
     /// Handshake bytes of this flow counted in the tracker's budget.
     handshake_accounted: usize,
 }
@@ -390,6 +450,8 @@ impl FlowTable {
                 emitted: false,
                 early_sent: false,
                 closed: false,
+                fin: [false; 2],
+                rst: false,
                 handshake_accounted: 0,
             })
             .into_mut()
@@ -556,7 +618,8 @@ impl Tracker {
             t.isn[side].get_or_insert(seg.seq);
             t.dirs[side].reasm.set_isn(seg.seq);
         }
-        if follow && !seg.payload.is_empty() && !t.dirs[side].tls.is_done() {
+        let feeds = follow && !seg.payload.is_empty() && !t.dirs[side].tls.is_done();
+        if feeds {
             let seq = if seg.syn {
                 seg.seq.wrapping_add(1)
             } else {
@@ -594,13 +657,15 @@ impl Tracker {
                 reasm.clear(budget);
             }
         }
+        // (FIN and RST are kept in the flow, not its boxed TCP state, so that a
+        // packet after the handshake touches only the flow's entry.)
         if seg.fin {
-            t.fin[side] = true;
+            flow.fin[side] = true;
         }
         if seg.rst {
-            t.rst = true;
+            flow.rst = true;
         }
-        let finished = t.rst || (t.fin[0] && t.fin[1]);
+        let finished = flow.rst || (flow.fin[0] && flow.fin[1]);
         if shared.cfg.early_client_hello {
             emit_early_hello(flow, shared, sink);
         }
@@ -612,7 +677,7 @@ impl Tracker {
             }
             if flow.emitted && flow.records.len() >= shared.cfg.record_batch {
                 let records = flow.take_records();
-                let client_ip = flow.roles().0.ip;
+                let client_ip = flow.roles().0.ip();
                 sink(FlowEvent::Records(Box::new(RecordBatch {
                     id: flow.id,
                     client_ip,
@@ -620,7 +685,11 @@ impl Tracker {
                 })));
             }
         }
-        account_handshake(flow, shared);
+        // Only feeding the TLS reader adds handshake bytes; once none are
+        // counted, a packet that fed nothing has nothing to account.
+        if feeds || flow.handshake_accounted > 0 {
+            account_handshake(flow, shared);
+        }
     }
 
     fn udp(
@@ -762,14 +831,8 @@ fn endpoints(
     dst_port: u16,
     udp: bool,
 ) -> (Endpoint, Endpoint, FlowKey) {
-    let src = Endpoint {
-        ip: pkt.src,
-        port: src_port,
-    };
-    let dst = Endpoint {
-        ip: pkt.dst,
-        port: dst_port,
-    };
+    let src = Endpoint::new(pkt.src, src_port);
+    let dst = Endpoint::new(pkt.dst, dst_port);
     (src, dst, FlowKey::new(src, dst, udp))
 }
 
@@ -902,9 +965,9 @@ fn emit_early_hello(flow: &mut Flow, shared: &Shared, sink: &mut impl FnMut(Flow
     sink(FlowEvent::ClientHello(Box::new(Connection {
         id: flow.id,
         transport,
-        client_ip: client.ip,
+        client_ip: client.ip(),
         client_port: client.port,
-        server_ip: server.ip,
+        server_ip: server.ip(),
         server_port: server.port,
         first_ts: flow.first_ts,
         client_syn,
@@ -948,9 +1011,9 @@ fn emit_handshake(flow: &mut Flow, shared: &mut Shared, sink: &mut impl FnMut(Fl
     let conn = Connection {
         id: flow.id,
         transport,
-        client_ip: client.ip,
+        client_ip: client.ip(),
         client_port: client.port,
-        server_ip: server.ip,
+        server_ip: server.ip(),
         server_port: server.port,
         first_ts: flow.first_ts,
         client_syn,
@@ -1027,8 +1090,6 @@ impl TcpState {
             syn_side: None,
             isn: [None, None],
             dirs: [dir(), dir()],
-            fin: [false; 2],
-            rst: false,
         }
     }
 }
@@ -1133,9 +1194,9 @@ impl Flow {
             reason,
             transport,
             tls: self.emitted,
-            client_ip: client.ip,
+            client_ip: client.ip(),
             client_port: client.port,
-            server_ip: server.ip,
+            server_ip: server.ip(),
             server_port: server.port,
             first_ts: self.first_ts,
             last_ts: self.last_ts,

@@ -3,7 +3,7 @@
 //! docs/fingerprints.md.
 
 use crate::json_line::JsonObject;
-use crate::timefmt::rfc3339_micros;
+use crate::timefmt::{rfc3339_micros, rfc3339_micros_bytes};
 use serde::Serialize;
 use shakedown_capture::tracker::Timed;
 use shakedown_capture::Connection;
@@ -11,6 +11,8 @@ use shakedown_fingerprints::cache::FingerprintCache;
 use shakedown_fingerprints::ja3::{ja3, ja3s};
 use shakedown_fingerprints::ja4::ja4;
 use shakedown_fingerprints::{ClientHello, ServerHello};
+use std::borrow::Cow;
+use std::net::IpAddr;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ConnectionRecord {
@@ -76,7 +78,7 @@ pub struct LaterServerHello {
 }
 
 /// Human name of a TLS version code point.
-pub fn version_name(v: u16) -> String {
+pub fn version_name(v: u16) -> Cow<'static, str> {
     match v {
         0x0304 => "TLSv1.3".into(),
         0x0303 => "TLSv1.2".into(),
@@ -87,67 +89,141 @@ pub fn version_name(v: u16) -> String {
         0xfeff => "DTLSv1.0".into(),
         0xfefd => "DTLSv1.2".into(),
         0xfefc => "DTLSv1.3".into(),
-        v if v >> 8 == 0x7f => format!("TLSv1.3-draft{}", v & 0xff),
-        v => format!("{v:#06x}"),
+        v if v >> 8 == 0x7f => format!("TLSv1.3-draft{}", v & 0xff).into(),
+        v => format!("{v:#06x}").into(),
+    }
+}
+
+/// Appends the JSON object of a connection (no newline): the same bytes as
+/// `serde_json` gives for [`ConnectionRecord::from_connection`]
+/// (tests/json_output.rs), written straight from the connection and the
+/// memoised fingerprints rather than through a record of owned strings,
+/// because it runs for every connection.
+pub fn write_connection_json(c: &Connection, cache: &mut FingerprintCache, out: &mut Vec<u8>) {
+    let ch = c.client_hellos.first().map(|t| &t.value);
+    let sh = c.server_hellos.first().map(|t| &t.value);
+    let fp = ch.map(|h| cache.client(h, c.transport));
+    let sfp = sh.map(|h| cache.server(h, c.transport));
+    let mut scratch = Vec::with_capacity(64);
+    let mut o = JsonObject::begin(out);
+    o.ascii("ts", &rfc3339_micros_bytes(c.first_ts));
+    o.str("transport", c.transport.as_str());
+    push_ip(&mut scratch, c.client_ip);
+    o.ascii("src_ip", &scratch);
+    o.uint("src_port", c.client_port.into());
+    scratch.clear();
+    push_ip(&mut scratch, c.server_ip);
+    o.ascii("dst_ip", &scratch);
+    o.uint("dst_port", c.server_port.into());
+    o.opt_str("sni", ch.and_then(|h| h.server_name.as_deref()));
+    match ch.filter(|h| h.has_extension(0x0010)) {
+        Some(h) => o.str_list("alpn", h.alpn.iter().map(|a| String::from_utf8_lossy(a))),
+        None => o.opt_str("alpn", None),
+    }
+    o.opt_str(
+        "tls_version",
+        ch.map(|h| version_name(h.highest_version())).as_deref(),
+    );
+    o.opt_str(
+        "server_tls_version",
+        sh.map(|h| version_name(h.version())).as_deref(),
+    );
+    let ja3 = fp.as_ref().and_then(|f| f.ja3.as_ref());
+    o.opt_str("ja3", ja3.map(|j| j.hash.as_str()));
+    o.opt_str("ja3_full", ja3.map(|j| j.full.as_str()));
+    let ja3s = sfp.as_ref().map(|f| &f.ja3s);
+    o.opt_str("ja3s", ja3s.map(|j| j.hash.as_str()));
+    o.opt_str("ja3s_full", ja3s.map(|j| j.full.as_str()));
+    o.opt_str("ja4", fp.as_ref().map(|f| f.ja4.ja4.as_str()));
+    o.opt_str("ja4_r", fp.as_ref().map(|f| f.ja4.ja4_r.as_str()));
+    o.opt_str("ja4_o", fp.as_ref().map(|f| f.ja4_original.ja4_o.as_str()));
+    o.opt_str(
+        "ja4_ro",
+        fp.as_ref().map(|f| f.ja4_original.ja4_ro.as_str()),
+    );
+    for (name, syn) in [
+        ("tcp_sig", &c.client_syn),
+        ("tcp_sig_server", &c.server_syn),
+    ] {
+        match syn {
+            Some(s) => {
+                scratch.clear();
+                s.push_tcp_sig(&mut scratch);
+                o.ascii(name, &scratch);
+            }
+            None => o.opt_str(name, None),
+        }
+    }
+    #[cfg(feature = "ja4plus")]
+    {
+        let ja4s = sfp.as_ref().map(|f| &f.ja4s);
+        o.opt_str("ja4s", ja4s.map(|j| j.ja4s.as_str()));
+        o.opt_str("ja4s_r", ja4s.map(|j| j.ja4s_r.as_str()));
+        o.opt_str("ja4t", c.client_syn.as_ref().map(|s| s.ja4t()).as_deref());
+        o.opt_str("ja4ts", c.server_syn.as_ref().map(|s| s.ja4t()).as_deref());
+    }
+    o.opt_uint(
+        "client_hello_packets",
+        (ch.is_some() && c.client_syn.is_some()).then_some(c.client_hello_packets.into()),
+    );
+    o.opt_bool("resumption", ch.map(ClientHello::offers_resumption));
+    // Later hellos are rare (HelloRetryRequest, renegotiation): built as records.
+    let later_client: Vec<_> = c
+        .client_hellos
+        .iter()
+        .skip(1)
+        .map(|t| later_client(t, c))
+        .collect();
+    o.list("later_client_hellos", &later_client, |o, h| {
+        o.str("ts", &h.ts);
+        o.opt_str("sni", h.sni.as_deref());
+        o.opt_str("ja3", h.ja3.as_deref());
+        o.opt_str("ja3_full", h.ja3_full.as_deref());
+        o.str("ja4", &h.ja4);
+        o.str("ja4_r", &h.ja4_r);
+    });
+    let later_server: Vec<_> = c
+        .server_hellos
+        .iter()
+        .skip(1)
+        .map(|t| later_server(t, c))
+        .collect();
+    o.list("later_server_hellos", &later_server, |o, h| {
+        o.str("ts", &h.ts);
+        o.bool("hello_retry_request", h.hello_retry_request);
+        o.str("ja3s", &h.ja3s);
+        o.str("ja3s_full", &h.ja3s_full);
+        #[cfg(feature = "ja4plus")]
+        o.str("ja4s", &h.ja4s);
+    });
+    o.end();
+}
+
+/// Dotted quad without formatting machinery; IPv6 through `Display`.
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(a) => {
+            for (i, b) in a.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                if b >= 100 {
+                    out.push(b'0' + b / 100);
+                }
+                if b >= 10 {
+                    out.push(b'0' + (b / 10) % 10);
+                }
+                out.push(b'0' + b % 10);
+            }
+        }
+        IpAddr::V6(a) => {
+            use std::io::Write as _;
+            let _ = write!(out, "{a}");
+        }
     }
 }
 
 impl ConnectionRecord {
-    /// Appends the record as one JSON object (no newline); the same bytes as
-    /// `serde_json::to_writer`, faster.
-    pub fn write_json(&self, out: &mut Vec<u8>) {
-        let mut o = JsonObject::begin(out);
-        o.str("ts", &self.ts);
-        o.str("transport", self.transport);
-        o.str("src_ip", &self.src_ip);
-        o.uint("src_port", self.src_port.into());
-        o.str("dst_ip", &self.dst_ip);
-        o.uint("dst_port", self.dst_port.into());
-        o.opt_str("sni", self.sni.as_deref());
-        o.opt_str_list("alpn", self.alpn.as_deref());
-        o.opt_str("tls_version", self.tls_version.as_deref());
-        o.opt_str("server_tls_version", self.server_tls_version.as_deref());
-        o.opt_str("ja3", self.ja3.as_deref());
-        o.opt_str("ja3_full", self.ja3_full.as_deref());
-        o.opt_str("ja3s", self.ja3s.as_deref());
-        o.opt_str("ja3s_full", self.ja3s_full.as_deref());
-        o.opt_str("ja4", self.ja4.as_deref());
-        o.opt_str("ja4_r", self.ja4_r.as_deref());
-        o.opt_str("ja4_o", self.ja4_o.as_deref());
-        o.opt_str("ja4_ro", self.ja4_ro.as_deref());
-        o.opt_str("tcp_sig", self.tcp_sig.as_deref());
-        o.opt_str("tcp_sig_server", self.tcp_sig_server.as_deref());
-        #[cfg(feature = "ja4plus")]
-        {
-            o.opt_str("ja4s", self.ja4s.as_deref());
-            o.opt_str("ja4s_r", self.ja4s_r.as_deref());
-            o.opt_str("ja4t", self.ja4t.as_deref());
-            o.opt_str("ja4ts", self.ja4ts.as_deref());
-        }
-        o.opt_uint(
-            "client_hello_packets",
-            self.client_hello_packets.map(u64::from),
-        );
-        o.opt_bool("resumption", self.resumption);
-        o.list("later_client_hellos", &self.later_client_hellos, |o, h| {
-            o.str("ts", &h.ts);
-            o.opt_str("sni", h.sni.as_deref());
-            o.opt_str("ja3", h.ja3.as_deref());
-            o.opt_str("ja3_full", h.ja3_full.as_deref());
-            o.str("ja4", &h.ja4);
-            o.str("ja4_r", &h.ja4_r);
-        });
-        o.list("later_server_hellos", &self.later_server_hellos, |o, h| {
-            o.str("ts", &h.ts);
-            o.bool("hello_retry_request", h.hello_retry_request);
-            o.str("ja3s", &h.ja3s);
-            o.str("ja3s_full", &h.ja3s_full);
-            #[cfg(feature = "ja4plus")]
-            o.str("ja4s", &h.ja4s);
-        });
-        o.end();
-    }
-
     /// Builds the record; client fingerprints come from (and go into) `cache`.
     pub fn from_connection(c: &Connection, cache: &mut FingerprintCache) -> ConnectionRecord {
         let ch = c.client_hellos.first().map(|t| &t.value);
@@ -173,8 +249,8 @@ impl ConnectionRecord {
                     .map(|a| String::from_utf8_lossy(a).into_owned())
                     .collect()
             }),
-            tls_version: ch.map(|h| version_name(h.highest_version())),
-            server_tls_version: sh.map(|h| version_name(h.version())),
+            tls_version: ch.map(|h| version_name(h.highest_version()).into_owned()),
+            server_tls_version: sh.map(|h| version_name(h.version()).into_owned()),
             ja3: j3.as_ref().map(|j| j.hash.clone()),
             ja3_full: j3.map(|j| j.full),
             ja3s: j3s.as_ref().map(|j| j.hash.clone()),

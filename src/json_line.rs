@@ -24,13 +24,26 @@ impl<'a> JsonObject<'a> {
             self.out.push(b',');
         }
         self.first = false;
-        push_str(self.out, name);
-        self.out.push(b':');
+        // Keys are this program's own literals: nothing to escape.
+        debug_assert!(!name.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
     }
 
     pub fn str(&mut self, name: &str, v: &str) {
         self.key(name);
         push_str(self.out, v);
+    }
+
+    /// A string of ASCII bytes the caller built (an address, a timestamp...).
+    /// Anything else is written lossily rather than as invalid JSON.
+    pub fn ascii(&mut self, name: &str, v: &[u8]) {
+        self.key(name);
+        match std::str::from_utf8(v) {
+            Ok(s) => push_str(self.out, s),
+            Err(_) => push_str(self.out, &String::from_utf8_lossy(v)),
+        }
     }
 
     pub fn opt_str(&mut self, name: &str, v: Option<&str>) {
@@ -83,21 +96,16 @@ impl<'a> JsonObject<'a> {
         }
     }
 
-    pub fn opt_str_list(&mut self, name: &str, v: Option<&[String]>) {
+    pub fn str_list<S: AsRef<str>>(&mut self, name: &str, items: impl IntoIterator<Item = S>) {
         self.key(name);
-        match v {
-            None => self.out.extend_from_slice(b"null"),
-            Some(items) => {
-                self.out.push(b'[');
-                for (i, s) in items.iter().enumerate() {
-                    if i > 0 {
-                        self.out.push(b',');
-                    }
-                    push_str(self.out, s);
-                }
-                self.out.push(b']');
+        self.out.push(b'[');
+        for (i, s) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
             }
+            push_str(self.out, s.as_ref());
         }
+        self.out.push(b']');
     }
 
     /// A list of objects, each written by `write`.
@@ -125,12 +133,10 @@ impl<'a> JsonObject<'a> {
 fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
-    // Fingerprints never need escaping: one vectorisable scan, one copy.
-    let needs_escape = bytes.chunks(32).any(|c| {
-        // Branch-free within a chunk so that it vectorises.
-        c.iter().fold(false, |acc, &b| {
-            acc | (b < 0x20) | (b == b'"') | (b == b'\\')
-        })
+    // Fingerprints never need escaping: one branch-free (vectorised) scan of
+    // the whole string, one copy. (An early exit per chunk was 5x slower.)
+    let needs_escape = bytes.iter().fold(false, |acc, &b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
     });
     if !needs_escape {
         out.extend_from_slice(bytes);

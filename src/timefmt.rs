@@ -1,25 +1,37 @@
 //! RFC 3339 timestamps from capture time, without a calendar dependency.
 
 use shakedown_capture::Timestamp;
-use std::fmt::Write as _;
 
 /// `2024-05-01T12:34:56.123456Z` (UTC, microseconds).
 pub fn rfc3339_micros(ts: Timestamp) -> String {
+    String::from_utf8_lossy(&rfc3339_micros_bytes(ts)).into_owned()
+}
+
+/// [`rfc3339_micros`] as fixed-width ASCII, written without formatting
+/// machinery (it is on every output record). An i64 of nanoseconds spans years
+/// 1677 to 2262, so the year always has four digits.
+pub fn rfc3339_micros_bytes(ts: Timestamp) -> [u8; 27] {
     let micros = ts.0.div_euclid(1_000);
     let secs = micros.div_euclid(1_000_000);
-    let frac = micros.rem_euclid(1_000_000);
+    let frac = micros.rem_euclid(1_000_000) as u32;
     let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
+    let sod = secs.rem_euclid(86_400) as u32;
     let (y, m, d) = civil_from_days(days);
-    let mut s = String::with_capacity(27);
-    let _ = write!(
-        s,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    );
-    s
+    let mut out = *b"0000-00-00T00:00:00.000000Z";
+    let mut digits = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    digits(0, 4, y.clamp(0, 9999) as u32);
+    digits(5, 2, m);
+    digits(8, 2, d);
+    digits(11, 2, sod / 3600);
+    digits(14, 2, (sod / 60) % 60);
+    digits(17, 2, sod % 60);
+    digits(20, 6, frac);
+    out
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian

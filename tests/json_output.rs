@@ -2,7 +2,7 @@
 //! would, on every connection of our captures and of the reference corpus
 //! (non-ASCII ALPN, odd SNIs, later hellos...).
 
-use shakedown::connection_record::ConnectionRecord;
+use shakedown::connection_record::{write_connection_json, ConnectionRecord};
 use shakedown_capture::tracker::{FlowEvent, TrackerConfig};
 use shakedown_capture::{decode, FileSource, Tracker};
 use shakedown_fingerprints::cache::FingerprintCache;
@@ -37,7 +37,10 @@ fn write_json_matches_serde() {
         let mut records = Vec::new();
         let mut sink = |ev: FlowEvent| {
             if let FlowEvent::Handshake(c) = ev {
-                records.push(ConnectionRecord::from_connection(&c, &mut cache));
+                let mut fast = Vec::new();
+                write_connection_json(&c, &mut cache, &mut fast);
+                let serde = ConnectionRecord::from_connection(&c, &mut cache);
+                records.push((fast, serde));
             }
         };
         while let Ok(Some(p)) = src.next_packet() {
@@ -46,12 +49,10 @@ fn write_json_matches_serde() {
             }
         }
         tracker.flush(&mut sink);
-        for r in &records {
-            let mut fast = Vec::new();
-            r.write_json(&mut fast);
+        for (fast, serde) in records {
             assert_eq!(
                 String::from_utf8(fast).unwrap(),
-                serde_json::to_string(r).unwrap(),
+                serde_json::to_string(&serde).unwrap(),
                 "{}",
                 path.display()
             );

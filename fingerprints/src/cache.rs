@@ -8,8 +8,8 @@
 //! sha256. When full, the memo is cleared (bounded, no per-entry bookkeeping).
 
 use crate::grease::is_grease;
-use crate::hello::{ClientHello, HelloFormat, EXT_SERVER_NAME};
-use crate::ja3::{ja3, Ja3};
+use crate::hello::{ClientHello, HelloFormat, ServerHello, EXT_SERVER_NAME};
+use crate::ja3::{ja3, ja3s, Ja3};
 use crate::ja4::{ja4, ja4_original, Ja4, Ja4Original, Transport};
 use hashbrown::HashMap;
 use std::sync::Arc;
@@ -32,8 +32,29 @@ impl ClientFingerprints {
     }
 }
 
+/// All server-side fingerprints of one ServerHello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerFingerprints {
+    pub ja3s: Ja3,
+    #[cfg(feature = "ja4plus")]
+    pub ja4s: crate::ja4s::Ja4s,
+}
+
+impl ServerFingerprints {
+    #[cfg_attr(not(feature = "ja4plus"), allow(unused_variables))]
+    pub fn compute(sh: &ServerHello, transport: Transport) -> ServerFingerprints {
+        ServerFingerprints {
+            ja3s: ja3s(sh),
+            #[cfg(feature = "ja4plus")]
+            ja4s: crate::ja4s::ja4s(sh, transport),
+        }
+    }
+}
+
 pub struct FingerprintCache {
     map: HashMap<Vec<u8>, Arc<ClientFingerprints>>,
+    /// Servers answer with few distinct hellos too (JA3S is an md5 each).
+    servers: HashMap<Vec<u8>, Arc<ServerFingerprints>>,
     key: Vec<u8>,
     capacity: usize,
     pub hits: u64,
@@ -50,6 +71,7 @@ impl FingerprintCache {
     pub fn new(capacity: usize) -> FingerprintCache {
         FingerprintCache {
             map: HashMap::new(),
+            servers: HashMap::new(),
             key: Vec::with_capacity(512),
             capacity: capacity.max(1),
             hits: 0,
@@ -81,6 +103,40 @@ impl FingerprintCache {
         self.map.insert(self.key.clone(), fp.clone());
         fp
     }
+
+    /// The fingerprints of `sh`, computed or remembered.
+    pub fn server(&mut self, sh: &ServerHello, transport: Transport) -> Arc<ServerFingerprints> {
+        self.key.clear();
+        write_server_key(&mut self.key, sh, transport);
+        if let Some(fp) = self.servers.get(self.key.as_slice()) {
+            self.hits += 1;
+            return fp.clone();
+        }
+        self.misses += 1;
+        let fp = Arc::new(ServerFingerprints::compute(sh, transport));
+        if self.servers.len() >= self.capacity {
+            self.servers.clear();
+        }
+        self.servers.insert(self.key.clone(), fp.clone());
+        fp
+    }
+}
+
+/// Everything JA3S and JA4S read: version fields, cipher, extensions in order
+/// (GREASE kept: JA4S counts it), ALPN.
+fn write_server_key(k: &mut Vec<u8>, sh: &ServerHello, transport: Transport) {
+    k.push(transport.marker() as u8);
+    k.extend_from_slice(&sh.legacy_version.to_le_bytes());
+    k.extend_from_slice(&sh.version().to_le_bytes());
+    k.extend_from_slice(&sh.cipher.to_le_bytes());
+    k.extend_from_slice(&(sh.extensions.len() as u16).to_le_bytes());
+    for &v in sh.extensions.iter() {
+        k.extend_from_slice(&v.to_le_bytes());
+    }
+    let alpn = sh.alpn.as_deref().unwrap_or_default();
+    k.push(sh.alpn.is_some() as u8);
+    k.extend_from_slice(&(alpn.len() as u16).to_le_bytes());
+    k.extend_from_slice(alpn);
 }
 
 /// Everything the fingerprints read, GREASE removed, with list lengths so that

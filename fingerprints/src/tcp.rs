@@ -10,6 +10,8 @@
 //! With the `ja4plus` feature, [`TcpSyn::ja4t`] gives FoxIO's JA4T / JA4TS string in
 //! the Wireshark plugin's formatting (see docs/fingerprints.md for why).
 
+use crate::hex::push_dec;
+#[cfg(feature = "ja4plus")]
 use std::fmt::Write as _;
 
 /// What a SYN (or SYN-ACK) says about the TCP/IP stack that sent it.
@@ -82,30 +84,35 @@ impl TcpSyn {
 
     /// shakedown's TCP signature, e.g. `64240:2-4-8-1-3:1460:7:64:df`.
     pub fn tcp_sig(&self) -> String {
-        let mut s = String::with_capacity(40);
-        let _ = write!(s, "{}:", self.window);
-        push_kinds(&mut s, &self.option_kinds);
-        s.push(':');
+        let mut out = Vec::with_capacity(40);
+        self.push_tcp_sig(&mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Appends [`TcpSyn::tcp_sig`] (ASCII) to `out` without formatting machinery:
+    /// it is written for every connection.
+    pub fn push_tcp_sig(&self, out: &mut Vec<u8>) {
+        push_dec(out, self.window.into());
+        out.push(b':');
+        push_kinds(out, &self.option_kinds);
+        out.push(b':');
         match self.mss {
-            Some(m) => {
-                let _ = write!(s, "{m}");
-            }
-            None => s.push('-'),
+            Some(m) => push_dec(out, m.into()),
+            None => out.push(b'-'),
         }
-        s.push(':');
+        out.push(b':');
         match self.window_scale {
-            Some(w) => {
-                let _ = write!(s, "{w}");
-            }
-            None => s.push('-'),
+            Some(w) => push_dec(out, w.into()),
+            None => out.push(b'-'),
         }
-        let _ = write!(s, ":{}:", self.initial_ttl());
-        s.push_str(match self.dont_fragment {
-            Some(true) => "df",
-            Some(false) => "nodf",
-            None => "ip6",
+        out.push(b':');
+        push_dec(out, self.initial_ttl().into());
+        out.push(b':');
+        out.extend_from_slice(match self.dont_fragment {
+            Some(true) => b"df",
+            Some(false) => b"nodf",
+            None => b"ip6",
         });
-        s
     }
 
     /// JA4T (client SYN) / JA4TS (server SYN-ACK): `window_options_mss_wscale`,
@@ -117,7 +124,9 @@ impl TcpSyn {
         if self.option_kinds.is_empty() {
             s.push_str("00");
         } else {
-            push_kinds(&mut s, &self.option_kinds);
+            let mut kinds = Vec::with_capacity(32);
+            push_kinds(&mut kinds, &self.option_kinds);
+            s.push_str(std::str::from_utf8(&kinds).unwrap_or_default());
         }
         match self.mss {
             Some(m) => {
@@ -135,12 +144,12 @@ impl TcpSyn {
     }
 }
 
-fn push_kinds(s: &mut String, kinds: &[u8]) {
-    for (i, k) in kinds.iter().enumerate() {
+fn push_kinds(out: &mut Vec<u8>, kinds: &[u8]) {
+    for (i, &k) in kinds.iter().enumerate() {
         if i > 0 {
-            s.push('-');
+            out.push(b'-');
         }
-        let _ = write!(s, "{k}");
+        push_dec(out, k.into());
     }
 }
 

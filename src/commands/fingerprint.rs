@@ -3,7 +3,7 @@
 
 use crate::capture_input::for_each_packet;
 use crate::cli::FingerprintArgs;
-use crate::connection_record::ConnectionRecord;
+use crate::connection_record::write_connection_json;
 use crate::in_order::InOrder;
 use crate::run_summary::RunSummary;
 use anyhow::Context as _;
@@ -34,7 +34,6 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
     };
     let mut writer = RecordWriter {
         out: BufWriter::with_capacity(1 << 16, out),
-        line: Vec::with_capacity(4096),
         error: None,
     };
     let cfg = TrackerConfig {
@@ -44,7 +43,8 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
         ..TrackerConfig::default()
     };
     let mut tracker = Tracker::new(cfg);
-    let mut order: InOrder<ConnectionRecord> = InOrder::default();
+    // Lines wait here, serialised, until every earlier connection has its own.
+    let mut order: InOrder<Vec<u8>> = InOrder::default();
     let mut fingerprints = FingerprintCache::default();
     let mut summary = RunSummary::default();
     let started = Instant::now();
@@ -55,8 +55,10 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
                 shakedown_fingerprints::ja4::Transport::Quic => summary.connections_quic += 1,
                 _ => summary.connections_tcp += 1,
             }
-            let rec = ConnectionRecord::from_connection(&conn, &mut fingerprints);
-            order.resolve(conn.id, Some(rec), |r| writer.write(&r));
+            let mut line = Vec::with_capacity(1024);
+            write_connection_json(&conn, &mut fingerprints, &mut line);
+            line.push(b'\n');
+            order.resolve(conn.id, Some(line), |l| writer.write(&l));
         }
         FlowEvent::End(end) => {
             if !end.tls {
@@ -98,19 +100,16 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
 /// inside the flow table's callback.
 struct RecordWriter {
     out: BufWriter<Box<dyn Write>>,
-    line: Vec<u8>,
     error: Option<io::Error>,
 }
 
 impl RecordWriter {
-    fn write(&mut self, rec: &ConnectionRecord) {
+    /// Writes one JSON line (newline included).
+    fn write(&mut self, line: &[u8]) {
         if self.error.is_some() {
             return;
         }
-        self.line.clear();
-        rec.write_json(&mut self.line);
-        self.line.push(b'\n');
-        let res = self.out.write_all(&self.line);
+        let res = self.out.write_all(line);
         if let Err(e) = res {
             self.error = Some(e);
         }

@@ -4,10 +4,14 @@
 # Builds $BENCH_DIR/large.pcap (BENCH_SIZE_MB, default 1100 MB) and a quarter-size
 # copy, then runs, interleaved, BENCH_RUNS times each (default 3):
 #   floor      minimal libpcap read loop (pcap_next_ex over every packet)
+#   reader     shakedown's own pcap reader alone (capture/examples/phases read)
+#   track      reader + decoding + flow table, no fingerprints or JSON (phases track)
 #   tcpdump    tcpdump -r FILE -w /dev/null
 #   shakedown  shakedown fingerprint FILE > /dev/null
 #   replay-1w  shakedown replay --workers 1 (full pipeline with scoring)
 #   replay-2w  shakedown replay --workers 2
+#   ndpiReader nDPI's reader with per-flow output (JA3C/JA3S), where installed
+#              (Debian: libndpi-bin; Suricata is not packaged for Debian 12)
 #   tshark     tshark JA3 extraction of every ClientHello (large file: 1 run;
 #              BENCH_TSHARK=0 skips it)
 # and prints medians of CPU seconds (user+sys), wall seconds, peak RSS and
@@ -24,7 +28,7 @@ for tool in tcpdump tshark /usr/bin/time; do
 done
 
 cargo build -q --release
-cargo build -q --release -p shakedown-capture --example replicate_pcap --example pcap_floor
+cargo build -q --release -p shakedown-capture --example replicate_pcap --example pcap_floor --example phases
 BIN=target/release
 inputs=(pcaps/*.pcap)
 
@@ -39,6 +43,8 @@ make_capture quarter $(( SIZE_MB / 4 ))
 LARGE="$BENCH_DIR/large.pcap"
 QUARTER="$BENCH_DIR/quarter.pcap"
 PACKETS=$("$BIN/examples/pcap_floor" "$LARGE" | awk '{print $1}')
+# Warm the page cache (the file is read by every tool; none should pay the disk).
+cat "$LARGE" "$QUARTER" > /dev/null
 BYTES=$(stat -c %s "$LARGE")
 
 measure() { # label file cmd... ; appends "label cpu wall rss_kb" to $BENCH_DIR/raw.txt
@@ -55,10 +61,15 @@ for i in $(seq "$RUNS"); do
     echo "bench-large: run $i/$RUNS" >&2
     measure floor large "$BIN/examples/pcap_floor" "$LARGE"
     measure tcpdump large tcpdump -r "$LARGE" -w /dev/null
+    measure reader large "$BIN/examples/phases" read "$LARGE"
+    measure track large "$BIN/examples/phases" track "$LARGE"
     measure shakedown large "$BIN/shakedown" fingerprint --quiet "$LARGE"
     measure shakedown quarter "$BIN/shakedown" fingerprint --quiet "$QUARTER"
     measure replay-1w large "$BIN/shakedown" replay --workers 1 --decisions /dev/null "$LARGE"
     measure replay-2w large "$BIN/shakedown" replay --workers 2 --decisions /dev/null "$LARGE"
+    if command -v ndpiReader >/dev/null; then
+        measure ndpiReader large ndpiReader -q -v 2 -i "$LARGE"
+    fi
 done
 if [ "${BENCH_TSHARK:-1}" != 0 ]; then
     echo "bench-large: tshark (one run)" >&2

@@ -15,7 +15,7 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 
 for p in libpcap-dev pkg-config gcc g++ make libssl-dev zlib1g-dev; do have_pkg "$p" || need_pkgs+=("$p"); done
 if [ "$want" = bench ]; then
-    for p in tcpdump tshark time bc; do have_pkg "$p" || need_pkgs+=("$p"); done
+    for p in tcpdump tshark time bc libndpi-bin; do have_pkg "$p" || need_pkgs+=("$p"); done
 fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then

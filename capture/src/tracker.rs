@@ -16,13 +16,13 @@ use crate::decode::{Packet, TcpSegment, Transport as L4, UdpDatagram};
 use crate::quic::{self, CryptoStream, InitialKeys, PacketKind};
 use crate::reassembly::{Reassembler, ReassemblyBudget};
 use crate::source::Timestamp;
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashTable};
 use shakedown_fingerprints::ja4::Transport;
 use shakedown_fingerprints::record::{CONTENT_ALERT, CONTENT_APPLICATION_DATA};
 use shakedown_fingerprints::tcp::TcpSyn;
 use shakedown_fingerprints::{ClientHello, ServerHello, TlsEvent, TlsStream};
 use std::collections::{BinaryHeap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 
 const SEC: i64 = 1_000_000_000;
@@ -325,13 +325,17 @@ struct QuicState {
     server_datagrams: u32,
 }
 
+// TCP flows are nearly all flows: their state is inline in the slot (no
+// allocation, no pointer to chase per packet); QUIC's 3 KB is boxed.
+#[allow(clippy::large_enum_variant)]
 enum FlowState {
-    Tcp(Box<TcpState>),
+    Tcp(TcpState),
     Quic(Box<QuicState>),
 }
 
 struct Flow {
     id: u64,
+    key: FlowKey,
     first_ts: Timestamp,
     last_ts: Timestamp,
     side0: Endpoint,
@@ -375,7 +379,7 @@ struct Shared {
 struct Queued {
     ts: Timestamp,
     id: u64,
-    key: FlowKey,
+    slot: u32,
 }
 
 impl Queued {
@@ -402,6 +406,16 @@ impl Ord for Queued {
     }
 }
 
+/// Flow slots allocated at a time (a few MB).
+const SLOT_CHUNK: usize = 4096;
+
+/// An entry of the flow index.
+#[derive(Clone, Copy)]
+struct Indexed {
+    hash: u64,
+    slot: u32,
+}
+
 /// The flows and their order of last activity.
 ///
 /// Every flow has one valid entry, in `queue` or in `seen` (entries of flows
@@ -411,9 +425,21 @@ impl Ord for Queued {
 /// older of the two fronts is then the least recently seen flow, exactly, once
 /// it has had no packet since it was queued; flows that never see a second
 /// packet (a SYN flood) cost no heap operation at all.
+///
+/// Flows live in a slab of slots, each with its whole state (no box per flow);
+/// the hash table holds only each flow's hash and slot (16-byte entries), so a
+/// miss (a new SYN) or removing an ended flow by its slot never reads a flow,
+/// growing the table reads no flow either, and a slot freed by an ended flow
+/// is reused by the next new one (a SYN flood: evict one, insert one).
 #[derive(Default)]
 struct FlowTable {
-    map: HashMap<FlowKey, Flow>,
+    index: HashTable<Indexed>,
+    hasher: DefaultHashBuilder,
+    /// Slots in chunks of `SLOT_CHUNK`: the slab grows without moving flows.
+    chunks: Vec<Box<[Option<Flow>]>>,
+    /// Slots handed out so far (the free list holds the ended ones).
+    slots_used: u32,
+    free: Vec<u32>,
     queue: VecDeque<Queued>,
     seen: BinaryHeap<Queued>,
     next_id: u64,
@@ -431,30 +457,108 @@ impl FlowTable {
     ) -> &mut Flow {
         let id = self.next_id;
         self.next_id += 1;
-        self.queue.push_back(Queued { ts, id, key });
-        self.map
-            .entry(key)
-            .insert(Flow {
-                id,
-                first_ts: ts,
-                last_ts: ts,
-                side0: src,
-                side1: dst,
-                tunnelled,
-                state,
-                hs: Handshakes::default(),
-                packets: [0; 2],
-                payload_bytes: [0; 2],
-                records: Vec::new(),
-                records_not_kept: 0,
-                emitted: false,
-                early_sent: false,
-                closed: false,
-                fin: [false; 2],
-                rst: false,
-                handshake_accounted: 0,
-            })
-            .into_mut()
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                if self.slots_used as usize == self.chunks.len() * SLOT_CHUNK {
+                    self.chunks
+                        .push((0..SLOT_CHUNK).map(|_| None).collect::<Vec<_>>().into());
+                }
+                self.slots_used += 1;
+                self.slots_used - 1
+            }
+        };
+        self.queue.push_back(Queued { ts, id, slot });
+        let hash = self.hasher.hash_one(key);
+        self.index
+            .insert_unique(hash, Indexed { hash, slot }, |e| e.hash);
+        self.slot_mut(slot).insert(Flow {
+            id,
+            key,
+            first_ts: ts,
+            last_ts: ts,
+            side0: src,
+            side1: dst,
+            tunnelled,
+            state,
+            hs: Handshakes::default(),
+            packets: [0; 2],
+            payload_bytes: [0; 2],
+            records: Vec::new(),
+            records_not_kept: 0,
+            emitted: false,
+            early_sent: false,
+            closed: false,
+            fin: [false; 2],
+            rst: false,
+            handshake_accounted: 0,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The slot of the flow with `key`.
+    fn find(&self, key: &FlowKey) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        let e = self.index.find(hash, |e| {
+            e.hash == hash && self.slot(e.slot).as_ref().is_some_and(|f| f.key == *key)
+        })?;
+        Some(e.slot)
+    }
+
+    /// Takes a slot's flow out of the index (by hash and slot: no flow is read).
+    fn unindex(&mut self, key: &FlowKey, slot: u32) {
+        let hash = self.hasher.hash_one(key);
+        if let Ok(e) = self.index.find_entry(hash, |e| e.slot == slot) {
+            e.remove();
+        }
+        self.free.push(slot);
+    }
+
+    fn slot(&self, slot: u32) -> &Option<Flow> {
+        let i = slot as usize;
+        &self.chunks[i / SLOT_CHUNK][i % SLOT_CHUNK]
+    }
+
+    fn slot_mut(&mut self, slot: u32) -> &mut Option<Flow> {
+        let i = slot as usize;
+        &mut self.chunks[i / SLOT_CHUNK][i % SLOT_CHUNK]
+    }
+
+    fn get(&self, key: &FlowKey) -> Option<&Flow> {
+        let slot = self.find(key)?;
+        self.slot(slot).as_ref()
+    }
+
+    fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow> {
+        let slot = self.find(key)?;
+        self.slot_mut(slot).as_mut()
+    }
+
+    /// The flow of a queue entry, if that entry is not stale.
+    fn queued(&self, e: &Queued) -> Option<&Flow> {
+        self.slot(e.slot).as_ref().filter(|f| f.id == e.id)
+    }
+
+    /// Slots and their flows, in slot order.
+    fn iter(&self) -> impl Iterator<Item = (u32, &Flow)> {
+        (self.chunks.iter().flat_map(|c| c.iter()))
+            .take(self.slots_used as usize)
+            .enumerate()
+            .filter_map(|(i, f)| Some((i as u32, f.as_ref()?)))
+    }
+
+    fn remove(&mut self, key: &FlowKey) -> Option<Flow> {
+        let slot = self.find(key)?;
+        self.remove_slot(slot)
+    }
+
+    fn remove_slot(&mut self, slot: u32) -> Option<Flow> {
+        let flow = self.slot_mut(slot).take()?;
+        self.unindex(&flow.key, slot);
+        Some(flow)
     }
 
     /// The oldest entry of the two fronts, and whether it is the heap's.
@@ -516,7 +620,7 @@ impl Tracker {
 
     /// Flows in the table now.
     pub fn active_flows(&self) -> usize {
-        self.flows.map.len()
+        self.flows.len()
     }
 
     /// Out-of-order and handshake bytes buffered now, all flows.
@@ -541,11 +645,12 @@ impl Tracker {
 
     /// Ends every flow (end of input), in order of first packet.
     pub fn flush(&mut self, sink: &mut impl FnMut(FlowEvent)) {
-        let mut keys: Vec<(u64, FlowKey)> =
-            self.flows.map.iter().map(|(k, f)| (f.id, *k)).collect();
-        keys.sort_unstable_by_key(|(id, _)| *id);
-        for (_, key) in keys {
-            self.end_flow(&key, EndReason::EndOfInput, sink);
+        let mut live: Vec<(u64, u32)> = self.flows.iter().map(|(slot, f)| (f.id, slot)).collect();
+        live.sort_unstable_by_key(|(id, _)| *id);
+        for (_, slot) in live {
+            if let Some(flow) = self.flows.remove_slot(slot) {
+                self.finish_flow(flow, EndReason::EndOfInput, sink);
+            }
         }
         self.flows.queue.clear();
         self.flows.seen.clear();
@@ -561,7 +666,7 @@ impl Tracker {
         let (src, dst, key) = endpoints(pkt, seg.src_port, seg.dst_port, false);
         // A new SYN on a finished (or different-ISN) connection starts a new flow.
         if seg.syn && !seg.ack_flag {
-            if let Some(flow) = self.flows.map.get(&key) {
+            if let Some(flow) = self.flows.get(&key) {
                 let reused = match &flow.state {
                     FlowState::Tcp(t) => {
                         let side = flow.side_of(&src);
@@ -575,12 +680,11 @@ impl Tracker {
                 }
             }
         }
-        let flow = match self.flows.map.get_mut(&key) {
+        let flow = match self.flows.get_mut(&key) {
             Some(flow) => flow,
             None => {
                 self.make_room(sink);
-                let state =
-                    FlowState::Tcp(Box::new(TcpState::new(self.shared.cfg.max_handshake_bytes)));
+                let state = FlowState::Tcp(TcpState::new(self.shared.cfg.max_handshake_bytes));
                 self.shared.stats.flows_tcp += 1;
                 self.flows.insert(key, src, dst, ts, pkt.tunnelled, state)
             }
@@ -700,7 +804,7 @@ impl Tracker {
         sink: &mut impl FnMut(FlowEvent),
     ) {
         let (src, dst, key) = endpoints(pkt, dgram.src_port, dgram.dst_port, true);
-        let flow = match self.flows.map.get_mut(&key) {
+        let flow = match self.flows.get_mut(&key) {
             Some(flow) => flow,
             None => {
                 // Only a client Initial that decrypts with its own DCID's keys opens a flow.
@@ -735,9 +839,13 @@ impl Tracker {
 
     /// Removes a flow from the table, emitting what it still owes.
     fn end_flow(&mut self, key: &FlowKey, reason: EndReason, sink: &mut impl FnMut(FlowEvent)) {
-        let Some(mut flow) = self.flows.map.remove(key) else {
-            return;
-        };
+        if let Some(flow) = self.flows.remove(key) {
+            self.finish_flow(flow, reason, sink);
+        }
+    }
+
+    /// Emits what a flow taken out of the table still owes and releases its buffers.
+    fn finish_flow(&mut self, mut flow: Flow, reason: EndReason, sink: &mut impl FnMut(FlowEvent)) {
         let shared = &mut self.shared;
         if !flow.closed {
             drain_flow(&mut flow, shared);
@@ -783,7 +891,7 @@ impl Tracker {
 
     /// Makes room for one more flow when the table is full.
     fn make_room(&mut self, sink: &mut impl FnMut(FlowEvent)) {
-        while self.flows.map.len() >= self.shared.cfg.max_flows {
+        while self.flows.len() >= self.shared.cfg.max_flows {
             if !self.sweep(true, sink) {
                 return;
             }
@@ -801,20 +909,24 @@ impl Tracker {
     /// front had been seen again, as in a flood of half-open connections.)
     fn sweep(&mut self, evict: bool, sink: &mut impl FnMut(FlowEvent)) -> bool {
         while let Some((e, from_heap)) = self.flows.oldest() {
-            let Some(flow) = self.flows.map.get(&e.key).filter(|f| f.id == e.id) else {
+            let Some(flow) = self.flows.queued(&e) else {
                 self.flows.pop_oldest(from_heap); // stale entry
                 continue;
             };
             if self.now.nanos_since(flow.last_ts) >= self.timeout_of(flow) {
                 self.flows.pop_oldest(from_heap);
-                self.end_flow(&e.key, EndReason::Idle, sink);
+                if let Some(flow) = self.flows.remove_slot(e.slot) {
+                    self.finish_flow(flow, EndReason::Idle, sink);
+                }
             } else if flow.last_ts > e.ts {
                 let ts = flow.last_ts;
                 self.flows.pop_oldest(from_heap);
                 self.flows.seen.push(Queued { ts, ..e });
-            } else if evict && self.flows.map.len() >= self.shared.cfg.max_flows {
+            } else if evict && self.flows.len() >= self.shared.cfg.max_flows {
                 self.flows.pop_oldest(from_heap);
-                self.end_flow(&e.key, EndReason::Evicted, sink);
+                if let Some(flow) = self.flows.remove_slot(e.slot) {
+                    self.finish_flow(flow, EndReason::Evicted, sink);
+                }
                 return true;
             } else {
                 return false;
@@ -1340,9 +1452,11 @@ mod tests {
         let tcp = std::mem::size_of::<TcpState>();
         let quic = std::mem::size_of::<QuicState>();
         eprintln!(
-            "Flow {flow} B, FlowKey {key} B, TcpState {tcp} B (boxed), QuicState {quic} B (boxed)"
+            "Flow {flow} B, FlowKey {key} B, TcpState {tcp} B (inline), QuicState {quic} B (boxed)"
         );
-        assert!(flow + key <= 320, "flow entry {flow}+{key} B");
+        // A TCP flow's whole state is one slot (plus a 48-byte index entry).
+        assert!(flow <= 832, "flow slot {flow} B");
+        assert!(key <= 40, "flow key {key} B");
         assert!(tcp <= 512, "TcpState {tcp} B");
     }
 

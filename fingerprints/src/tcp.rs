@@ -11,6 +11,7 @@
 //! the Wireshark plugin's formatting (see docs/fingerprints.md for why).
 
 use crate::hex::push_dec;
+use smallvec::SmallVec;
 #[cfg(feature = "ja4plus")]
 use std::fmt::Write as _;
 
@@ -19,8 +20,9 @@ use std::fmt::Write as _;
 pub struct TcpSyn {
     /// Raw (unscaled) window field.
     pub window: u16,
-    /// Option kinds in wire order, NOP (1) and EOL (0) padding included.
-    pub option_kinds: Vec<u8>,
+    /// Option kinds in wire order, NOP (1) and EOL (0) padding included. (At
+    /// most 40 option bytes: always inline, no allocation per SYN.)
+    pub option_kinds: SmallVec<[u8; 40]>,
     pub mss: Option<u16>,
     pub window_scale: Option<u8>,
     /// Observed IP TTL / hop limit.
@@ -164,7 +166,7 @@ mod tests {
     #[test]
     fn linux_syn() {
         let syn = TcpSyn::from_options(64240, &LINUX_SYN_OPTS, 63, Some(true));
-        assert_eq!(syn.option_kinds, vec![2, 4, 8, 1, 3]);
+        assert_eq!(syn.option_kinds[..], [2, 4, 8, 1, 3]);
         assert_eq!(syn.mss, Some(1460));
         assert_eq!(syn.window_scale, Some(7));
         assert_eq!(syn.tcp_sig(), "64240:2-4-8-1-3:1460:7:64:df");
@@ -173,11 +175,11 @@ mod tests {
     #[test]
     fn eol_padding_and_truncation() {
         let syn = TcpSyn::from_options(65535, &[2, 4, 5, 0xb4, 4, 2, 3, 3, 6, 0, 0, 0], 128, None);
-        assert_eq!(syn.option_kinds, vec![2, 4, 3, 0, 0, 0]);
+        assert_eq!(syn.option_kinds[..], [2, 4, 3, 0, 0, 0]);
         assert_eq!(syn.tcp_sig(), "65535:2-4-3-0-0-0:1460:6:128:ip6");
         // An option whose length runs past the header ends the list without panic.
         let syn = TcpSyn::from_options(1, &[2, 40, 1], 1, Some(false));
-        assert_eq!(syn.option_kinds, vec![2]);
+        assert_eq!(syn.option_kinds[..], [2]);
         assert_eq!(syn.mss, None);
         assert_eq!(syn.tcp_sig(), "1:2:-:-:32:nodf");
     }

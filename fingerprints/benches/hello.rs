@@ -117,6 +117,14 @@ fn bench(c: &mut Criterion) {
     c.bench_function("ja4_original", |b| {
         b.iter(|| shakedown_fingerprints::ja4::ja4_original(black_box(&ch), Transport::Tcp))
     });
+    // The target as one measurement: a first-seen stack's hello parsed
+    // and fingerprinted (JA3 and sorted JA4, hashed and raw).
+    c.bench_function("parse_ja3_ja4", |b| {
+        b.iter(|| {
+            let ch = ClientHello::parse(black_box(&body)).unwrap();
+            (ja3(&ch), ja4(&ch, Transport::Tcp))
+        })
+    });
     let mut cache = shakedown_fingerprints::cache::FingerprintCache::default();
     c.bench_function("parse_then_cached_fingerprints", |b| {
         // A repeat client stack: parse, then all client fingerprints from the memo.

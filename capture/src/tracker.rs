@@ -313,7 +313,9 @@ struct TcpState {
     syn: [Option<TcpSyn>; 2],
     syn_side: Option<usize>,
     isn: [Option<u32>; 2],
-    dirs: [TcpDir; 2],
+    /// Created by the first payload: a bare SYN (a SYN flood) costs no
+    /// reassembler or TLS reader.
+    dirs: Option<Box<[TcpDir; 2]>>,
 }
 
 #[derive(Default)]
@@ -684,7 +686,7 @@ impl Tracker {
             Some(flow) => flow,
             None => {
                 self.make_room(sink);
-                let state = FlowState::Tcp(TcpState::new(self.shared.cfg.max_handshake_bytes));
+                let state = FlowState::Tcp(TcpState::new());
                 self.shared.stats.flows_tcp += 1;
                 self.flows.insert(key, src, dst, ts, pkt.tunnelled, state)
             }
@@ -720,16 +722,20 @@ impl Tracker {
                 t.syn_side = Some(1 - side);
             }
             t.isn[side].get_or_insert(seg.seq);
-            t.dirs[side].reasm.set_isn(seg.seq);
+            if let Some(dirs) = &mut t.dirs {
+                dirs[side].reasm.set_isn(seg.seq);
+            }
         }
-        let feeds = follow && !seg.payload.is_empty() && !t.dirs[side].tls.is_done();
+        let feeds = follow
+            && !seg.payload.is_empty()
+            && !t.dirs.as_ref().is_some_and(|d| d[side].tls.is_done());
         if feeds {
             let seq = if seg.syn {
                 seg.seq.wrapping_add(1)
             } else {
                 seg.seq
             };
-            let TcpDir { reasm, tls } = &mut t.dirs[side];
+            let TcpDir { reasm, tls } = &mut t.dirs_mut(shared.cfg.max_handshake_bytes)[side];
             let before = reasm.stats;
             let Shared {
                 cfg, stats, budget, ..
@@ -856,7 +862,7 @@ impl Tracker {
         }
         shared.handshake.used -= flow.handshake_accounted;
         if let FlowState::Tcp(t) = &mut flow.state {
-            for d in &mut t.dirs {
+            for d in t.dirs.iter_mut().flat_map(|d| d.iter_mut()) {
                 d.reasm.clear(&mut shared.budget);
             }
         }
@@ -1103,7 +1109,7 @@ fn emit_handshake(flow: &mut Flow, shared: &mut Shared, sink: &mut impl FnMut(Fl
     let (client_syn, server_syn, transport) = match &mut flow.state {
         FlowState::Tcp(t) => {
             // The hellos are known: stop buffering handshake bytes.
-            for d in &mut t.dirs {
+            for d in t.dirs.iter_mut().flat_map(|d| d.iter_mut()) {
                 d.tls.stop_handshake();
             }
             (
@@ -1150,7 +1156,7 @@ fn close_flow(flow: &mut Flow, shared: &mut Shared, sink: &mut impl FnMut(FlowEv
     shared.stats.flows_ended_closed += 1;
     let end = flow.take_end(EndReason::Closed);
     if let FlowState::Tcp(t) = &mut flow.state {
-        for d in &mut t.dirs {
+        for d in t.dirs.iter_mut().flat_map(|d| d.iter_mut()) {
             d.reasm.clear(&mut shared.budget);
             d.tls.stop_handshake();
         }
@@ -1172,7 +1178,8 @@ fn drain_flow(flow: &mut Flow, shared: &mut Shared) {
     let Shared {
         cfg, stats, budget, ..
     } = shared;
-    for (side, dir) in t.dirs.iter_mut().enumerate() {
+    let Some(dirs) = &mut t.dirs else { return };
+    for (side, dir) in dirs.iter_mut().enumerate() {
         let TcpDir { reasm, tls } = dir;
         if reasm.waiting_bytes() == 0 || tls.is_done() {
             continue;
@@ -1192,17 +1199,30 @@ fn drain_flow(flow: &mut Flow, shared: &mut Shared) {
 }
 
 impl TcpState {
-    fn new(max_handshake_bytes: usize) -> TcpState {
-        let dir = || TcpDir {
-            reasm: Reassembler::default(),
-            tls: TlsStream::new(max_handshake_bytes),
-        };
+    fn new() -> TcpState {
         TcpState {
             syn: [None, None],
             syn_side: None,
             isn: [None, None],
-            dirs: [dir(), dir()],
+            dirs: None,
         }
+    }
+
+    /// The two directions' readers, created (knowing the ISNs seen) on first use.
+    fn dirs_mut(&mut self, max_handshake_bytes: usize) -> &mut [TcpDir; 2] {
+        let isn = self.isn;
+        self.dirs.get_or_insert_with(|| {
+            Box::new([0, 1].map(|side| {
+                let mut reasm = Reassembler::default();
+                if let Some(isn) = isn[side] {
+                    reasm.set_isn(isn);
+                }
+                TcpDir {
+                    reasm,
+                    tls: TlsStream::new(max_handshake_bytes),
+                }
+            }))
+        })
     }
 }
 
@@ -1210,14 +1230,18 @@ impl Flow {
     /// Handshake bytes this flow buffers now.
     fn handshake_buffered(&self) -> usize {
         match &self.state {
-            FlowState::Tcp(t) => t.dirs.iter().map(|d| d.tls.buffered_bytes()).sum(),
+            FlowState::Tcp(t) => (t.dirs.iter().flat_map(|d| d.iter()))
+                .map(|d| d.tls.buffered_bytes())
+                .sum(),
             FlowState::Quic(q) => q.crypto.iter().map(CryptoStream::buffered_bytes).sum(),
         }
     }
 
     fn stop_handshake(&mut self) {
         match &mut self.state {
-            FlowState::Tcp(t) => t.dirs.iter_mut().for_each(|d| d.tls.stop_handshake()),
+            FlowState::Tcp(t) => {
+                (t.dirs.iter_mut().flat_map(|d| d.iter_mut())).for_each(|d| d.tls.stop_handshake())
+            }
             FlowState::Quic(q) => {
                 q.crypto.iter_mut().for_each(CryptoStream::release);
                 q.hello_done = [true; 2];
@@ -1275,7 +1299,9 @@ impl Flow {
             FlowState::Tcp(t) => {
                 // The server will not answer with a hello: it gave up, alerted or
                 // is already sending application data.
-                t.dirs[server].tls.is_done() || hs.app_data[server] || hs.alert[server]
+                t.dirs.as_ref().is_some_and(|d| d[server].tls.is_done())
+                    || hs.app_data[server]
+                    || hs.alert[server]
             }
             FlowState::Quic(q) => q.server_datagrams >= 8,
         }
@@ -1455,9 +1481,9 @@ mod tests {
             "Flow {flow} B, FlowKey {key} B, TcpState {tcp} B (inline), QuicState {quic} B (boxed)"
         );
         // A TCP flow's whole state is one slot (plus a 48-byte index entry).
-        assert!(flow <= 832, "flow slot {flow} B");
+        assert!(flow <= 480, "flow slot {flow} B");
         assert!(key <= 40, "flow key {key} B");
-        assert!(tcp <= 512, "TcpState {tcp} B");
+        assert!(tcp <= 192, "TcpState {tcp} B (readers boxed)");
     }
 
     fn segment(from: [u8; 4], sport: u16, to: [u8; 4], dport: u16, flags: &str) -> Packet<'static> {

@@ -784,6 +784,9 @@ impl Tracker {
         } else {
             if !flow.emitted && flow.handshake_complete() {
                 emit_handshake(flow, shared, sink);
+                if shared.cfg.max_records_per_flow == 0 {
+                    release_readers(flow, shared);
+                }
             }
             if flow.emitted && flow.records.len() >= shared.cfg.record_batch {
                 let records = flow.take_records();
@@ -1044,6 +1047,20 @@ fn quic_datagram(
             crypto.release();
         }
     }
+}
+
+/// Frees a TCP flow's reassemblers and TLS readers once nothing more will be
+/// read (hellos emitted, record headers not kept): the rest of the connection
+/// costs only its slot, and the memory goes, still warm, to the next new flow.
+fn release_readers(flow: &mut Flow, shared: &mut Shared) {
+    if let FlowState::Tcp(t) = &mut flow.state {
+        if let Some(mut dirs) = t.dirs.take() {
+            for d in dirs.iter_mut() {
+                d.reasm.clear(&mut shared.budget);
+            }
+        }
+    }
+    account_handshake(flow, shared);
 }
 
 /// Updates the global handshake-buffer count for one flow and enforces its cap.

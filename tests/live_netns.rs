@@ -116,15 +116,20 @@ fn terminate(child: &Child) {
 }
 
 /// (client address, client port) -> (ja3, ja4, tcp_sig) for every connection in a JSON-lines text.
-fn by_connection(text: &str) -> BTreeMap<(String, u64), (Value, Value, Value)> {
+/// Records by (client address, port, how many earlier records had both): in
+/// a burst of 100 connections the kernel may give two of them the same port
+/// (it did once in CI), and both must count.
+fn by_connection(text: &str) -> BTreeMap<(String, u64, usize), (Value, Value, Value)> {
+    let mut seen: BTreeMap<(String, u64), usize> = BTreeMap::new();
     text.lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .map(|v| {
+            let ip = v["src_ip"].as_str().unwrap().to_string();
+            let port = v["src_port"].as_u64().unwrap();
+            let n = seen.entry((ip.clone(), port)).or_default();
+            *n += 1;
             (
-                (
-                    v["src_ip"].as_str().unwrap().to_string(),
-                    v["src_port"].as_u64().unwrap(),
-                ),
+                (ip, port, *n - 1),
                 (v["ja3"].clone(), v["ja4"].clone(), v["tcp_sig"].clone()),
             )
         })
@@ -252,7 +257,7 @@ fn live_on_a_veth_matches_fingerprint_on_tcpdump_and_blocks_the_bot() {
         seen, expected,
         "live and fingerprint-on-tcpdump agree\n{err}"
     );
-    let clients: Vec<&str> = seen.keys().map(|(a, _)| a.as_str()).collect();
+    let clients: Vec<&str> = seen.keys().map(|(a, _, _)| a.as_str()).collect();
     for a in [HUMAN, SCRIPT, BOT] {
         assert!(clients.contains(&a), "{a} seen");
     }

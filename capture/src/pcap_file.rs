@@ -30,6 +30,30 @@ pub struct Format {
     pub nanos: bool,
 }
 
+impl Format {
+    /// The `u16` at byte `i` of a header, in the file's byte order.
+    #[inline]
+    fn u16(self, h: &[u8], i: usize) -> u16 {
+        let b = [h[i], h[i + 1]];
+        if self.swapped {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        }
+    }
+
+    /// The `u32` at byte `i` of a header, in the file's byte order.
+    #[inline]
+    fn u32(self, h: &[u8], i: usize) -> u32 {
+        let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+        if self.swapped {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    }
+}
+
 /// The format of a file starting with `magic`, if it is classic pcap.
 pub fn classic_format(magic: [u8; 4]) -> Option<Format> {
     match u32::from_le_bytes(magic) {
@@ -95,15 +119,15 @@ impl<R: Read> PcapFile<R> {
         }
         let h = &reader.buf[..FILE_HEADER];
         let magic = [h[0], h[1], h[2], h[3]];
-        reader.format =
+        let format =
             classic_format(magic).ok_or_else(|| format!("not a pcap file (magic {magic:02x?})"))?;
-        let major = reader.u16_at(4);
-        let minor = reader.u16_at(6);
+        let (major, minor) = (format.u16(h, 4), format.u16(h, 6));
         if major != 2 {
             return Err(format!("unsupported pcap version {major}.{minor}"));
         }
         // The upper bits carry the FCS length of some captures (LT_FCS_DATAPRESENT).
-        reader.linktype = linktype_to_dlt((reader.u32_at(20) & 0x03ff_ffff) as i32);
+        reader.linktype = linktype_to_dlt((format.u32(h, 20) & 0x03ff_ffff) as i32);
+        reader.format = format;
         reader.advance(FILE_HEADER);
         Ok(reader)
     }
@@ -126,18 +150,11 @@ impl<R: Read> PcapFile<R> {
                 "file ends inside a record header ({got} of {RECORD_HEADER} bytes at byte offset {at})"
             ));
         }
-        let h: [u8; RECORD_HEADER] = self.buf[self.start..self.start + RECORD_HEADER]
-            .try_into()
-            .expect("16 bytes");
-        let field = |i: usize| {
-            let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
-            if self.format.swapped {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            }
-        };
-        let (secs, frac, caplen, wire_len) = (field(0), field(4), field(8), field(12));
+        let (h, f) = (
+            &self.buf[self.start..self.start + RECORD_HEADER],
+            self.format,
+        );
+        let (secs, frac, caplen, wire_len) = (f.u32(h, 0), f.u32(h, 4), f.u32(h, 8), f.u32(h, 12));
         if caplen > MAX_CAPLEN {
             return Err(format!(
                 "captured length {caplen} is larger than {MAX_CAPLEN} (corrupt record header at byte offset {at})"
@@ -196,30 +213,6 @@ impl<R: Read> PcapFile<R> {
     fn advance(&mut self, n: usize) {
         self.start += n;
         self.offset += n as u64;
-    }
-
-    fn u16_at(&self, i: usize) -> u16 {
-        let b = [self.buf[self.start + i], self.buf[self.start + i + 1]];
-        if self.format.swapped {
-            u16::from_be_bytes(b)
-        } else {
-            u16::from_le_bytes(b)
-        }
-    }
-
-    fn u32_at(&self, i: usize) -> u32 {
-        let s = self.start + i;
-        let b = [
-            self.buf[s],
-            self.buf[s + 1],
-            self.buf[s + 2],
-            self.buf[s + 3],
-        ];
-        if self.format.swapped {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
     }
 }
 

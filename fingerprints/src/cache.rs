@@ -91,16 +91,13 @@ impl FingerprintCache {
     pub fn client(&mut self, ch: &ClientHello, transport: Transport) -> Arc<ClientFingerprints> {
         self.key.clear();
         write_key(&mut self.key, ch, transport);
-        if let Some(fp) = self.map.get(self.key.as_slice()) {
-            self.hits += 1;
-            return fp.clone();
-        }
-        self.misses += 1;
-        let fp = Arc::new(ClientFingerprints::compute(ch, transport));
-        if self.map.len() >= self.capacity {
-            self.map.clear();
-        }
-        self.map.insert(self.key.clone(), fp.clone());
+        let Self {
+            map, key, capacity, ..
+        } = self;
+        let (fp, hit) = remember(map, key, *capacity, || {
+            ClientFingerprints::compute(ch, transport)
+        });
+        self.count(hit);
         fp
     }
 
@@ -108,18 +105,45 @@ impl FingerprintCache {
     pub fn server(&mut self, sh: &ServerHello, transport: Transport) -> Arc<ServerFingerprints> {
         self.key.clear();
         write_server_key(&mut self.key, sh, transport);
-        if let Some(fp) = self.servers.get(self.key.as_slice()) {
-            self.hits += 1;
-            return fp.clone();
-        }
-        self.misses += 1;
-        let fp = Arc::new(ServerFingerprints::compute(sh, transport));
-        if self.servers.len() >= self.capacity {
-            self.servers.clear();
-        }
-        self.servers.insert(self.key.clone(), fp.clone());
+        let Self {
+            servers,
+            key,
+            capacity,
+            ..
+        } = self;
+        let (fp, hit) = remember(servers, key, *capacity, || {
+            ServerFingerprints::compute(sh, transport)
+        });
+        self.count(hit);
         fp
     }
+
+    fn count(&mut self, hit: bool) {
+        if hit {
+            self.hits += 1;
+        } else {
+            self.misses += 1;
+        }
+    }
+}
+
+/// The value memoised under `key`, or `compute()` stored there (a full map is
+/// cleared first); and whether it was a hit.
+fn remember<T>(
+    map: &mut HashMap<Vec<u8>, Arc<T>>,
+    key: &[u8],
+    capacity: usize,
+    compute: impl FnOnce() -> T,
+) -> (Arc<T>, bool) {
+    if let Some(v) = map.get(key) {
+        return (v.clone(), true);
+    }
+    let v = Arc::new(compute());
+    if map.len() >= capacity {
+        map.clear();
+    }
+    map.insert(key.to_vec(), v.clone());
+    (v, false)
 }
 
 /// Everything JA3S and JA4S read: version fields, cipher, extensions in order

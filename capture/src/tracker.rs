@@ -247,19 +247,30 @@ struct FlowKey {
 }
 
 impl FlowKey {
-    fn new(a: Endpoint, b: Endpoint, udp: bool) -> FlowKey {
+    /// The key of a packet from `a` to `b`, and the index (0 or 1) of `a` in it.
+    fn new(a: Endpoint, b: Endpoint, udp: bool) -> (FlowKey, usize) {
         let wide = |e: &Endpoint| {
             (
                 (u128::from(e.addr[0]) << 64) | u128::from(e.addr[1]),
                 e.port,
             )
         };
-        let (lo, hi) = if wide(&a) <= wide(&b) { (a, b) } else { (b, a) };
-        FlowKey {
+        let a_at = usize::from(wide(&a) > wide(&b));
+        let (lo, hi) = if a_at == 0 { (a, b) } else { (b, a) };
+        let key = FlowKey {
             addr: [lo.addr, hi.addr],
             port: [lo.port, hi.port],
             v6: a.v6,
             udp,
+        };
+        (key, a_at)
+    }
+
+    fn endpoint(&self, at: usize) -> Endpoint {
+        Endpoint {
+            addr: self.addr[at],
+            port: self.port[at],
+            v6: self.v6,
         }
     }
 }
@@ -338,10 +349,10 @@ enum FlowState {
 struct Flow {
     id: u64,
     key: FlowKey,
+    /// Index in `key` of side 0, the sender of the flow's first packet.
+    side0_at: usize,
     first_ts: Timestamp,
     last_ts: Timestamp,
-    side0: Endpoint,
-    side1: Endpoint,
     tunnelled: bool,
     state: FlowState,
     hs: Handshakes,
@@ -450,9 +461,9 @@ struct FlowTable {
 impl FlowTable {
     fn insert(
         &mut self,
+        hash: u64,
         key: FlowKey,
-        src: Endpoint,
-        dst: Endpoint,
+        side0_at: usize,
         ts: Timestamp,
         tunnelled: bool,
         state: FlowState,
@@ -471,16 +482,14 @@ impl FlowTable {
             }
         };
         self.queue.push_back(Queued { ts, id, slot });
-        let hash = self.hasher.hash_one(key);
         self.index
             .insert_unique(hash, Indexed { hash, slot }, |e| e.hash);
         self.slot_mut(slot).insert(Flow {
             id,
             key,
+            side0_at,
             first_ts: ts,
             last_ts: ts,
-            side0: src,
-            side1: dst,
             tunnelled,
             state,
             hs: Handshakes::default(),
@@ -501,22 +510,16 @@ impl FlowTable {
         self.index.len()
     }
 
-    /// The slot of the flow with `key`.
-    fn find(&self, key: &FlowKey) -> Option<u32> {
-        let hash = self.hasher.hash_one(key);
+    fn hash(&self, key: &FlowKey) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The slot of the flow with `key` (whose hash is `hash`).
+    fn find(&self, hash: u64, key: &FlowKey) -> Option<u32> {
         let e = self.index.find(hash, |e| {
             e.hash == hash && self.slot(e.slot).as_ref().is_some_and(|f| f.key == *key)
         })?;
         Some(e.slot)
-    }
-
-    /// Takes a slot's flow out of the index (by hash and slot: no flow is read).
-    fn unindex(&mut self, key: &FlowKey, slot: u32) {
-        let hash = self.hasher.hash_one(key);
-        if let Ok(e) = self.index.find_entry(hash, |e| e.slot == slot) {
-            e.remove();
-        }
-        self.free.push(slot);
     }
 
     fn slot(&self, slot: u32) -> &Option<Flow> {
@@ -527,16 +530,6 @@ impl FlowTable {
     fn slot_mut(&mut self, slot: u32) -> &mut Option<Flow> {
         let i = slot as usize;
         &mut self.chunks[i / SLOT_CHUNK][i % SLOT_CHUNK]
-    }
-
-    fn get(&self, key: &FlowKey) -> Option<&Flow> {
-        let slot = self.find(key)?;
-        self.slot(slot).as_ref()
-    }
-
-    fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow> {
-        let slot = self.find(key)?;
-        self.slot_mut(slot).as_mut()
     }
 
     /// The flow of a queue entry, if that entry is not stale.
@@ -552,14 +545,15 @@ impl FlowTable {
             .filter_map(|(i, f)| Some((i as u32, f.as_ref()?)))
     }
 
-    fn remove(&mut self, key: &FlowKey) -> Option<Flow> {
-        let slot = self.find(key)?;
-        self.remove_slot(slot)
-    }
-
+    /// Takes a slot's flow out (found in the index by hash and slot: no other
+    /// flow is read) and frees the slot.
     fn remove_slot(&mut self, slot: u32) -> Option<Flow> {
         let flow = self.slot_mut(slot).take()?;
-        self.unindex(&flow.key, slot);
+        let hash = self.hash(&flow.key);
+        if let Ok(e) = self.index.find_entry(hash, |e| e.slot == slot) {
+            e.remove();
+        }
+        self.free.push(slot);
         Some(flow)
     }
 
@@ -665,34 +659,42 @@ impl Tracker {
         seg: &TcpSegment<'_>,
         sink: &mut impl FnMut(FlowEvent),
     ) {
-        let (src, dst, key) = endpoints(pkt, seg.src_port, seg.dst_port, false);
+        let (key, src_at) = flow_key(pkt, seg.src_port, seg.dst_port, false);
+        let hash = self.flows.hash(&key);
+        let mut slot = self.flows.find(hash, &key);
         // A new SYN on a finished (or different-ISN) connection starts a new flow.
-        if seg.syn && !seg.ack_flag {
-            if let Some(flow) = self.flows.get(&key) {
-                let reused = match &flow.state {
+        if let Some(at) = slot.filter(|_| seg.syn && !seg.ack_flag) {
+            let reused = self
+                .flows
+                .slot(at)
+                .as_ref()
+                .is_some_and(|flow| match &flow.state {
                     FlowState::Tcp(t) => {
-                        let side = flow.side_of(&src);
+                        let side = flow.side_of(src_at);
                         flow.closed || t.isn[side].is_some_and(|isn| isn != seg.seq)
                     }
                     FlowState::Quic(_) => false,
-                };
-                if reused {
-                    self.shared.stats.flows_reused += 1;
-                    self.end_flow(&key, EndReason::Reused, sink);
+                });
+            if reused {
+                self.shared.stats.flows_reused += 1;
+                if let Some(flow) = self.flows.remove_slot(at) {
+                    self.finish_flow(flow, EndReason::Reused, sink);
                 }
+                slot = None;
             }
         }
-        let flow = match self.flows.get_mut(&key) {
+        let flow = match slot.and_then(|at| self.flows.slot_mut(at).as_mut()) {
             Some(flow) => flow,
             None => {
                 self.make_room(sink);
                 let state = FlowState::Tcp(TcpState::new());
                 self.shared.stats.flows_tcp += 1;
-                self.flows.insert(key, src, dst, ts, pkt.tunnelled, state)
+                self.flows
+                    .insert(hash, key, src_at, ts, pkt.tunnelled, state)
             }
         };
         let shared = &mut self.shared;
-        let side = flow.side_of(&src);
+        let side = flow.side_of(src_at);
         flow.touch(ts, side, seg.payload.len());
         if flow.closed {
             return;
@@ -812,8 +814,10 @@ impl Tracker {
         dgram: &UdpDatagram<'_>,
         sink: &mut impl FnMut(FlowEvent),
     ) {
-        let (src, dst, key) = endpoints(pkt, dgram.src_port, dgram.dst_port, true);
-        let flow = match self.flows.get_mut(&key) {
+        let (key, src_at) = flow_key(pkt, dgram.src_port, dgram.dst_port, true);
+        let hash = self.flows.hash(&key);
+        let slot = self.flows.find(hash, &key);
+        let flow = match slot.and_then(|at| self.flows.slot_mut(at).as_mut()) {
             Some(flow) => flow,
             None => {
                 // Only a client Initial that decrypts with its own DCID's keys opens a flow.
@@ -827,11 +831,12 @@ impl Tracker {
                     ..QuicState::default()
                 }));
                 self.shared.stats.flows_quic += 1;
-                self.flows.insert(key, src, dst, ts, pkt.tunnelled, state)
+                self.flows
+                    .insert(hash, key, src_at, ts, pkt.tunnelled, state)
             }
         };
         let shared = &mut self.shared;
-        let side = flow.side_of(&src);
+        let side = flow.side_of(src_at);
         flow.touch(ts, side, dgram.payload.len());
         if flow.emitted {
             return; // nothing more to learn from Initials
@@ -844,13 +849,6 @@ impl Tracker {
             emit_handshake(flow, shared, sink);
         }
         account_handshake(flow, shared);
-    }
-
-    /// Removes a flow from the table, emitting what it still owes.
-    fn end_flow(&mut self, key: &FlowKey, reason: EndReason, sink: &mut impl FnMut(FlowEvent)) {
-        if let Some(flow) = self.flows.remove(key) {
-            self.finish_flow(flow, reason, sink);
-        }
     }
 
     /// Emits what a flow taken out of the table still owes and releases its buffers.
@@ -945,16 +943,13 @@ impl Tracker {
     }
 }
 
-/// The packet's source and destination endpoints and its flow key.
-fn endpoints(
-    pkt: &Packet<'_>,
-    src_port: u16,
-    dst_port: u16,
-    udp: bool,
-) -> (Endpoint, Endpoint, FlowKey) {
-    let src = Endpoint::new(pkt.src, src_port);
-    let dst = Endpoint::new(pkt.dst, dst_port);
-    (src, dst, FlowKey::new(src, dst, udp))
+/// The packet's flow key and the index in it of the packet's sender.
+fn flow_key(pkt: &Packet<'_>, src_port: u16, dst_port: u16, udp: bool) -> (FlowKey, usize) {
+    FlowKey::new(
+        Endpoint::new(pkt.src, src_port),
+        Endpoint::new(pkt.dst, dst_port),
+        udp,
+    )
 }
 
 /// Keys of a datagram whose first packet is a client Initial that decrypts with
@@ -1266,12 +1261,9 @@ impl Flow {
         }
     }
 
-    fn side_of(&self, src: &Endpoint) -> usize {
-        if *src == self.side0 {
-            0
-        } else {
-            1
-        }
+    /// The side (0 = sender of the first packet) of the endpoint at `at` in the key.
+    fn side_of(&self, at: usize) -> usize {
+        usize::from(at != self.side0_at)
     }
 
     fn touch(&mut self, ts: Timestamp, side: usize, payload: usize) {
@@ -1293,12 +1285,13 @@ impl Flow {
         }
     }
 
+    /// (client, server).
     fn roles(&self) -> (Endpoint, Endpoint) {
-        if self.client_side() == 0 {
-            (self.side0, self.side1)
-        } else {
-            (self.side1, self.side0)
-        }
+        let client_at = self.side0_at ^ self.client_side();
+        (
+            self.key.endpoint(client_at),
+            self.key.endpoint(1 - client_at),
+        )
     }
 
     /// True when waiting longer can add nothing to the Handshake event.

@@ -504,6 +504,20 @@ HUGE_PACKETS = 3 + -(-(2 * (16384 + 5)) // HUGE_SEG) + 1
 
 # ---------------------------------------------------------------- one file
 
+def template_conns(kind, role, net, n, templates, make, size, expected):
+    """n connections replayed from the templates in turn, each from its own
+    address of `net`: their frame generators and packet counts; their
+    reference lines go to `expected`."""
+    conns, sizes = [], []
+    for i in range(n):
+        t = templates[i % len(templates)]
+        client, cport = addr(net, i)
+        expected.append(line(kind, role, client, cport, t))
+        conns.append(make(t, client, cport))
+        sizes.append(size(t))
+    return conns, sizes
+
+
 def write_kind(kind, outdir, templates, counts, legit_n, gap, rng):
     started = time.time()
     expected = []
@@ -516,13 +530,8 @@ def write_kind(kind, outdir, templates, counts, legit_n, gap, rng):
         make = reverse_frames if kind == "one-byte-reverse" else overlap_frames
         n = counts["reverse" if kind == "one-byte-reverse" else "overlap"]
         per_t = {t.name: sum(1 for _ in make(t, SERVER_IP, 1)) for t in templates}
-        conns, sizes = [], []
-        for i in range(n):
-            t = templates[i % len(templates)]
-            client, cport = addr(ATTACK_NET, i)
-            expected.append(line(kind, "attack", client, cport, t))
-            conns.append(make(t, client, cport))
-            sizes.append(per_t[t.name])
+        conns, sizes = template_conns(kind, "attack", ATTACK_NET, n, templates, make,
+                                      lambda t: per_t[t.name], expected)
         attack = n
         flood = Interleaved(conns, sizes, CONCURRENT[kind])
     elif kind == "huge-length":
@@ -531,14 +540,8 @@ def write_kind(kind, outdir, templates, counts, legit_n, gap, rng):
         attack = n
         flood = Interleaved(conns, [HUGE_PACKETS] * n, CONCURRENT[kind])
     elif kind == "normal":
-        n = counts["normal"]
-        conns, sizes = [], []
-        for i in range(n):
-            t = templates[i % len(templates)]
-            client, cport = addr(LEGIT_NET, i)
-            expected.append(line(kind, "legit", client, cport, t))
-            conns.append(conn_frames(t, client, cport))
-            sizes.append(len(t.pkts))
+        conns, sizes = template_conns(kind, "legit", LEGIT_NET, counts["normal"], templates,
+                                      conn_frames, lambda t: len(t.pkts), expected)
         flood = Interleaved(conns, sizes, CONCURRENT[kind])
         legit_n = 0
     else:

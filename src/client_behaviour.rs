@@ -6,7 +6,7 @@ use crate::features::Exchange;
 use crate::model::Model;
 use crate::observations::{ConnEnd, ConnStart};
 use crate::proposal::{Fingerprints, Proposal, Scope};
-use crate::scoring::{combine, Reason};
+use crate::scoring::{combine, Evidence, Reason};
 use hashbrown::HashMap;
 use shakedown_capture::Timestamp;
 use shakedown_fingerprints::reputation::ClientClass;
@@ -211,8 +211,8 @@ impl ClientBook {
             first_seen: ts,
             last_seen: ts,
             window: Window::default(),
-            recent: VecDeque::with_capacity(RING),
-            recent_ends: VecDeque::with_capacity(RECENT_ENDS),
+            recent: VecDeque::new(),
+            recent_ends: VecDeque::new(),
             run_start: None,
             run_requests: 0,
             last_request: None,
@@ -280,10 +280,8 @@ impl ClientBook {
                 st.fingerprints.push((ja4.clone(), now));
             }
         }
-        let mut reasons = stack_reasons(s, ctx);
-        reasons.extend(behaviour_reasons(st, now, ctx));
         let before = out.len();
-        propose(st, s.client, now, reasons, ctx, out);
+        propose(st, s, now, ctx, out);
         self.check_range(s.client, now, before, ctx, out);
     }
 
@@ -326,10 +324,8 @@ impl ClientBook {
                 response_bytes: e.response_bytes,
             });
         }
-        let mut reasons = stack_reasons(s, ctx);
-        reasons.extend(behaviour_reasons(st, ts, ctx));
         let before = out.len();
-        propose(st, s.client, ts, reasons, ctx, out);
+        propose(st, s, ts, ctx, out);
         self.check_range(s.client, ts, before, ctx, out);
     }
 
@@ -353,10 +349,8 @@ impl ClientBook {
             st.recent_ends.pop_front();
         }
         st.recent_ends.push_back((now, e.exchanges));
-        let mut reasons = stack_reasons(&e.start, ctx);
-        reasons.extend(behaviour_reasons(st, now, ctx));
         let before = out.len();
-        propose(st, e.start.client, now, reasons, ctx, out);
+        propose(st, &e.start, now, ctx, out);
         self.check_range(e.start.client, now, before, ctx, out);
     }
 
@@ -458,25 +452,20 @@ impl ClientBook {
 }
 
 /// Evidence from the client's TLS/TCP stack alone (known at the first ClientHello).
-fn stack_reasons(s: &ConnStart, ctx: &Context) -> Vec<Reason> {
-    let mut reasons = Vec::new();
-    let name = s.class_name.as_deref().unwrap_or("unknown stack");
+fn stack_reasons(s: &ConnStart, ctx: &Context, ev: &mut Evidence) {
+    let name = || s.class_name.as_deref().unwrap_or("unknown stack");
     match s.class {
-        Some(ClientClass::Malicious) => reasons.push(
-            Reason::new(
-                "known_malicious_fingerprint",
-                0.99,
-                format!("fingerprint of {name}"),
-            )
-            .with("reputation_match", 1.0),
+        Some(ClientClass::Malicious) => ev.add(
+            "known_malicious_fingerprint",
+            0.99,
+            || format!("fingerprint of {}", name()),
+            &[("reputation_match", 1.0)],
         ),
-        Some(c) if c.is_automation() => reasons.push(
-            Reason::new(
-                "automation_stack",
-                0.35,
-                format!("TLS stack of an HTTP {c}: {name}"),
-            )
-            .with("reputation_match", 1.0),
+        Some(c) if c.is_automation() => ev.add(
+            "automation_stack",
+            0.35,
+            || format!("TLS stack of an HTTP {c}: {}", name()),
+            &[("reputation_match", 1.0)],
         ),
         _ => {}
     }
@@ -492,39 +481,38 @@ fn stack_reasons(s: &ConnStart, ctx: &Context) -> Vec<Reason> {
             }
         };
         match model.profile(key) {
-            Some(p) if abused(p) => {
-                reasons.push(
-                    Reason::new(
-                        "abused_stack",
-                        0.85,
-                        format!(
-                            "at this site this client stack was used abusively by {} of its {} addresses",
-                            p.flagged_addresses, p.addresses
-                        ),
+            Some(p) if abused(p) => ev.add(
+                "abused_stack",
+                0.85,
+                || {
+                    format!(
+                        "at this site this client stack was used abusively by {} of its {} addresses",
+                        p.flagged_addresses, p.addresses
                     )
-                    .with("abusive_share", p.abusive_share())
-                    .with("learned_addresses", p.addresses as f64),
-                )
-            }
-            None if automation_or_unknown => reasons.push(Reason::new(
+                },
+                &[
+                    ("abusive_share", p.abusive_share()),
+                    ("learned_addresses", p.addresses as f64),
+                ],
+            ),
+            None if automation_or_unknown => ev.add(
                 "unseen_stack",
                 if s.class.is_some() { 0.3 } else { 0.2 },
-                format!("{name} was never seen at this site while learning"),
-            )),
+                || format!("{} was never seen at this site while learning", name()),
+                &[],
+            ),
             _ => {}
         }
     }
-    reasons
 }
 
 /// Evidence from what the client did in the window ending at `now`.
-fn behaviour_reasons(st: &mut ClientState, now: Timestamp, ctx: &Context) -> Vec<Reason> {
+fn behaviour_reasons(st: &mut ClientState, now: Timestamp, ctx: &Context, ev: &mut Evidence) {
     let th = &ctx.cfg.thresholds;
     let w = st.window.sum(now, ctx.bucket_ns());
     st.max_window_requests = st.max_window_requests.max(w.exchanges);
     st.max_window_connections = st.max_window_connections.max(w.connections);
     let window_s = ctx.cfg.windows.client_s as f64;
-    let mut reasons = Vec::new();
 
     // Learned rates raise the configured floors, never lower them.
     let (req_limit, conn_limit) = match &ctx.model {
@@ -561,24 +549,26 @@ fn behaviour_reasons(st: &mut ClientState, now: Timestamp, ctx: &Context) -> Vec
         } else {
             0.6
         };
-        let span = if burst {
-            format!("{BURST_S} s")
-        } else {
-            format!("{window_s} s")
-        };
-        reasons.push(
-            Reason::new(
-                "connection_churn",
-                weight,
+        ev.add(
+            "connection_churn",
+            weight,
+            || {
+                let span = if burst {
+                    format!("{BURST_S} s")
+                } else {
+                    format!("{window_s} s")
+                };
                 format!(
                     "{conns} new TLS sessions in {span}, {:.0} % with at most one request",
                     single * 100.0
-                ),
-            )
-            .with("connections", conns as f64)
-            .with("window_connections", w.connections as f64)
-            .with("short_session_share", single)
-            .with("limit", conn_limit),
+                )
+            },
+            &[
+                ("connections", conns as f64),
+                ("window_connections", w.connections as f64),
+                ("short_session_share", single),
+                ("limit", conn_limit),
+            ],
         );
     }
     // The rate over the window; for a client that started less than a window
@@ -597,97 +587,39 @@ fn behaviour_reasons(st: &mut ClientState, now: Timestamp, ctx: &Context) -> Vec
         // 0.5 at the limit, rising with the excess: 0.76 at 2.5x, 0.85 at 3x and beyond.
         let excess = rate / req_limit;
         let weight = 0.5 + 0.35 * ((excess - 1.0) / 2.0).min(1.0);
-        reasons.push(
-            Reason::new(
-                "request_rate",
-                weight,
-                format!("{rate:.0} requests per {window_s} s"),
-            )
-            .with("requests", w.exchanges as f64)
-            .with("rate", rate)
-            .with("limit", req_limit),
+        ev.add(
+            "request_rate",
+            weight,
+            || format!("{rate:.0} requests per {window_s} s"),
+            &[
+                ("requests", w.exchanges as f64),
+                ("rate", rate),
+                ("limit", req_limit),
+            ],
         );
     }
     if w.handshake_only >= th.handshake_only {
-        reasons.push(
-            Reason::new(
-                "handshake_flood",
-                0.85,
+        ev.add(
+            "handshake_flood",
+            0.85,
+            || {
                 format!(
                     "{} TLS handshakes without a request in {window_s} s",
                     w.handshake_only
-                ),
-            )
-            .with("handshake_only", w.handshake_only as f64),
+                )
+            },
+            &[("handshake_only", w.handshake_only as f64)],
         );
     }
     if w.failed >= 10 && w.ended > 0 && w.failed as f64 / w.ended as f64 >= 0.5 {
-        reasons.push(
-            Reason::new(
-                "failed_handshakes",
-                0.5,
-                format!("{} failed TLS handshakes in {window_s} s", w.failed),
-            )
-            .with("failed", w.failed as f64)
-            .with("connections", w.ended as f64),
+        ev.add(
+            "failed_handshakes",
+            0.5,
+            || format!("{} failed TLS handshakes in {window_s} s", w.failed),
+            &[("failed", w.failed as f64), ("connections", w.ended as f64)],
         );
     }
-    let window_start = Timestamp(now.0 - ctx.cfg.windows.client_s as i64 * NS);
-    let recent: Vec<RequestMark> = st
-        .recent
-        .iter()
-        .copied()
-        .filter(|r| r.ts >= window_start)
-        .collect();
-    // The same small answer again and again (failed logins): the most common
-    // response size among the recent requests, within a few bytes. The first
-    // exchanges of an HTTP/2 session (settings) differ, hence a share, not all.
-    // Unanswered exchanges (HTTP/2 control frames between requests) do not count.
-    let answered: Vec<RequestMark> = recent
-        .iter()
-        .copied()
-        .filter(|r| r.response_bytes > 0)
-        .collect();
-    if answered.len() >= th.min_exchanges as usize {
-        let recent = &answered;
-        let mut sizes: Vec<u32> = recent.iter().map(|r| r.response_bytes).collect();
-        sizes.sort_unstable();
-        let (mut best, mut best_size, mut i) = (0usize, 0u32, 0usize);
-        while i < sizes.len() {
-            let j = sizes[i..].partition_point(|&x| x <= sizes[i] + 4) + i;
-            if j - i > best {
-                best = j - i;
-                best_size = sizes[i];
-            }
-            i += 1;
-        }
-        let share = best as f64 / sizes.len() as f64;
-        if share >= 0.75 && best_size > 0 && best_size <= th.small_response_bytes {
-            let first_same = recent
-                .iter()
-                .find(|r| r.response_bytes.abs_diff(best_size) <= 4)
-                .map_or(now, |r| r.ts);
-            let span = now.nanos_since(first_same) as f64 / 1e9;
-            // 20 of them, or 8 within 10 s, is beyond any human.
-            let weight = if best >= 20 || (best >= 8 && span <= 10.0) {
-                0.75
-            } else {
-                0.55
-            };
-            let weight = if best >= 30 { 0.8 } else { weight };
-            reasons.push(
-                Reason::new(
-                    "uniform_small_responses",
-                    weight,
-                    format!("{best} of the last {} requests answered with the same small response (~{best_size} bytes)", recent.len()),
-                )
-                .with("same_size_responses", best as f64)
-                .with("requests", recent.len() as f64)
-                .with("response_bytes", best_size as f64)
-                .with("span_s", span),
-            );
-        }
-    }
+    uniform_small_responses(st, now, ctx, ev);
     // No think time: a long run of requests without any pause, lasting long
     // enough that it is not one page's burst of assets.
     if let Some(run_start) = st.run_start {
@@ -701,47 +633,113 @@ fn behaviour_reasons(st: &mut ClientState, now: Timestamp, ctx: &Context) -> Vec
             } else {
                 0.7
             };
-            reasons.push(
-                Reason::new(
-                    "no_think_time",
-                    weight,
+            ev.add(
+                "no_think_time",
+                weight,
+                || {
                     format!(
                         "{} requests over {span:.0} s without a pause of {} s",
                         st.run_requests, th.think_time_s
-                    ),
-                )
-                .with("requests", st.run_requests as f64)
-                .with("span_s", span),
+                    )
+                },
+                &[("requests", st.run_requests as f64), ("span_s", span)],
             );
         }
     }
     if st.fingerprints.len() >= 4 {
-        reasons.push(
-            Reason::new(
-                "fingerprint_rotation",
-                0.3,
+        ev.add(
+            "fingerprint_rotation",
+            0.3,
+            || {
                 format!(
                     "{} different TLS fingerprints from one address in {window_s} s",
                     st.fingerprints.len()
-                ),
-            )
-            .with("fingerprints", st.fingerprints.len() as f64),
+                )
+            },
+            &[("fingerprints", st.fingerprints.len() as f64)],
         );
     }
-    reasons
+}
+
+/// The same small answer again and again (failed logins): the most common
+/// response size among the recent requests, within a few bytes. The first
+/// exchanges of an HTTP/2 session (settings) differ, hence a share, not all.
+/// Unanswered exchanges (HTTP/2 control frames between requests) do not count.
+fn uniform_small_responses(st: &ClientState, now: Timestamp, ctx: &Context, ev: &mut Evidence) {
+    let th = &ctx.cfg.thresholds;
+    let window_start = Timestamp(now.0 - ctx.cfg.windows.client_s as i64 * NS);
+    let answered = || {
+        st.recent
+            .iter()
+            .filter(move |r| r.ts >= window_start && r.response_bytes > 0)
+    };
+    // At most RING of them: sorted on the stack, not in a new vector.
+    let mut sizes = [0u32; RING];
+    let mut n = 0;
+    for r in answered() {
+        sizes[n] = r.response_bytes;
+        n += 1;
+    }
+    if n < th.min_exchanges as usize {
+        return;
+    }
+    let sizes = &mut sizes[..n];
+    sizes.sort_unstable();
+    let (mut best, mut best_size) = (0usize, 0u32);
+    for i in 0..n {
+        let j = sizes[i..].partition_point(|&x| x <= sizes[i] + 4) + i;
+        if j - i > best {
+            best = j - i;
+            best_size = sizes[i];
+        }
+    }
+    let share = best as f64 / n as f64;
+    if share < 0.75 || best_size == 0 || best_size > th.small_response_bytes {
+        return;
+    }
+    let first_same = answered()
+        .find(|r| r.response_bytes.abs_diff(best_size) <= 4)
+        .map_or(now, |r| r.ts);
+    let span = now.nanos_since(first_same) as f64 / 1e9;
+    // 20 of them, or 8 within 10 s, is beyond any human.
+    let weight = if best >= 30 {
+        0.8
+    } else if best >= 20 || (best >= 8 && span <= 10.0) {
+        0.75
+    } else {
+        0.55
+    };
+    ev.add(
+        "uniform_small_responses",
+        weight,
+        || format!("{best} of the last {n} requests answered with the same small response (~{best_size} bytes)"),
+        &[
+            ("same_size_responses", best as f64),
+            ("requests", n as f64),
+            ("response_bytes", best_size as f64),
+            ("span_s", span),
+        ],
+    );
+}
+
+/// Everything the detectors say about a client at `now`.
+fn assess(st: &mut ClientState, s: &ConnStart, now: Timestamp, ctx: &Context, ev: &mut Evidence) {
+    stack_reasons(s, ctx, ev);
+    behaviour_reasons(st, now, ctx, ev);
 }
 
 /// Proposes an address block when the evidence is strong enough; a renewal
 /// when half of the previous block's lifetime has passed.
 fn propose(
     st: &mut ClientState,
-    ip: IpAddr,
+    s: &ConnStart,
     now: Timestamp,
-    reasons: Vec<Reason>,
     ctx: &Context,
     out: &mut Vec<Proposal>,
 ) {
-    let score = combine(&reasons);
+    let mut weighed = Evidence::weighing();
+    assess(st, s, now, ctx, &mut weighed);
+    let score = weighed.score();
     if score < ctx.cfg.thresholds.block_score {
         return;
     }
@@ -752,13 +750,16 @@ fn propose(
     {
         return;
     }
+    let mut explained = Evidence::explaining();
+    assess(st, s, now, ctx, &mut explained);
+    debug_assert_eq!(explained.score().to_bits(), score.to_bits());
     st.proposed_at = Some(now);
     out.push(Proposal {
         decided_at: now,
         scope: Scope::Ip,
-        value: ip.to_string(),
+        value: s.client.to_string(),
         score,
-        reasons,
+        reasons: explained.into_reasons(),
         first_seen: st.first_seen,
         fingerprints: st.latest.clone(),
         origin: None,

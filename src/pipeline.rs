@@ -657,9 +657,9 @@ fn sink(
                 a.order_key()
                     .cmp(&b.order_key())
                     .then_with(|| b.score.total_cmp(&a.score))
-                    .then_with(|| reason_codes(a).cmp(&reason_codes(b)))
+                    .then_with(|| reason_codes(a).cmp(reason_codes(b)))
                     .then_with(|| a.fingerprints.ja4_tcp.cmp(&b.fingerprints.ja4_tcp))
-                    .then_with(|| reason_texts(a).cmp(&reason_texts(b)))
+                    .then_with(|| reason_texts(a).cmp(reason_texts(b)))
             });
             let cut = match upto {
                 // Strictly before the watermark: a proposal made at the
@@ -719,10 +719,12 @@ fn sink(
     book.stats.clone()
 }
 
-fn reason_texts(p: &Proposal) -> Vec<&str> {
-    p.reasons.iter().map(|r| r.text.as_str()).collect()
+// Iterators, compared lexicographically as the vectors would be: the sort
+// compares many pairs and should allocate nothing.
+fn reason_texts(p: &Proposal) -> impl Iterator<Item = &str> {
+    p.reasons.iter().map(|r| r.text.as_str())
 }
 
-fn reason_codes(p: &Proposal) -> Vec<&'static str> {
-    p.reasons.iter().map(|r| r.code).collect()
+fn reason_codes(p: &Proposal) -> impl Iterator<Item = &'static str> + '_ {
+    p.reasons.iter().map(|r| r.code)
 }

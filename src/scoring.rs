@@ -17,13 +17,18 @@ pub struct Reason {
     pub evidence: BTreeMap<&'static str, f64>,
 }
 
+/// A weight as reasons carry it: rounded so that decisions read well and
+/// compare exactly across runs.
+fn rounded_weight(weight: f64) -> f64 {
+    (weight.clamp(0.0, 0.999) * 1000.0).round() / 1000.0
+}
+
 impl Reason {
     pub fn new(code: &'static str, weight: f64, text: String) -> Reason {
         Reason {
             code,
             text,
-            // Rounded so that decisions read well and compare exactly across runs.
-            weight: (weight.clamp(0.0, 0.999) * 1000.0).round() / 1000.0,
+            weight: rounded_weight(weight),
             evidence: BTreeMap::new(),
         }
     }
@@ -37,8 +42,71 @@ impl Reason {
 
 /// Combines reasons into a score in [0, 1).
 pub fn combine(reasons: &[Reason]) -> f64 {
-    let keep: f64 = reasons.iter().map(|r| 1.0 - r.weight).product();
+    score_of(reasons.iter().map(|r| 1.0 - r.weight).product())
+}
+
+fn score_of(keep: f64) -> f64 {
     ((1.0 - keep) * 10_000.0).floor() / 10_000.0
+}
+
+/// What the detectors say about one observation. Most observations propose
+/// nothing, so a detector runs first `weighing`: only the weights are kept and
+/// no text is formatted; it runs again `explaining`, with the sentences and the
+/// numbers, only when the score is high enough to propose. Both give the same
+/// score, bit for bit.
+#[derive(Debug)]
+pub struct Evidence {
+    explain: bool,
+    /// Product of (1 - weight), in the order the reasons came.
+    keep: f64,
+    reasons: Vec<Reason>,
+}
+
+impl Evidence {
+    /// Weights only.
+    pub fn weighing() -> Evidence {
+        Evidence {
+            explain: false,
+            keep: 1.0,
+            reasons: Vec::new(),
+        }
+    }
+
+    /// Weights, sentences and numbers.
+    pub fn explaining() -> Evidence {
+        Evidence {
+            explain: true,
+            ..Evidence::weighing()
+        }
+    }
+
+    /// A reason: `text` is called only when explaining.
+    pub fn add(
+        &mut self,
+        code: &'static str,
+        weight: f64,
+        text: impl FnOnce() -> String,
+        numbers: &[(&'static str, f64)],
+    ) {
+        self.keep *= 1.0 - rounded_weight(weight);
+        if self.explain {
+            let mut r = Reason::new(code, weight, text());
+            for &(k, v) in numbers {
+                r = r.with(k, v);
+            }
+            self.reasons.push(r);
+        }
+    }
+
+    /// The score of the reasons so far, as [`combine`] gives it.
+    pub fn score(&self) -> f64 {
+        score_of(self.keep)
+    }
+
+    /// The reasons (empty when weighing).
+    pub fn into_reasons(self) -> Vec<Reason> {
+        self.reasons
+    }
 }
 
 /// Severity label of a score.
@@ -64,5 +132,26 @@ mod tests {
         assert_eq!(combine(&[r(0.5), r(0.5)]), 0.75);
         assert!(combine(&[r(0.999), r(0.999)]) < 1.0);
         assert_eq!(severity(0.96), "high");
+    }
+
+    #[test]
+    fn weighing_and_explaining_give_the_combined_score() {
+        let weights = [0.35, 0.6, 0.8512, 0.3, 0.999, 0.0004];
+        for n in 0..=weights.len() {
+            let mut dry = Evidence::weighing();
+            let mut full = Evidence::explaining();
+            for (i, &w) in weights[..n].iter().enumerate() {
+                dry.add("x", w, || unreachable!("weighing formats nothing"), &[]);
+                full.add("x", w, || format!("reason {i}"), &[("n", i as f64)]);
+            }
+            let reasons = full.reasons.clone();
+            assert_eq!(dry.score().to_bits(), combine(&reasons).to_bits());
+            assert_eq!(full.score().to_bits(), combine(&reasons).to_bits());
+            assert!(dry.into_reasons().is_empty());
+            assert_eq!(reasons.len(), n);
+            if n > 0 {
+                assert_eq!(reasons[n - 1].evidence["n"], (n - 1) as f64);
+            }
+        }
     }
 }

@@ -170,6 +170,10 @@ pub fn decision_output(
     let out: DecisionWriter = Arc::new(Mutex::new((out, None)));
     let sink_out = out.clone();
     let sink_kafka = kafka.clone();
+    // A decision is serialised into this buffer and written with one call:
+    // standard output is line-buffered, and serde's many small writes through
+    // it each look for a newline.
+    let mut line = Vec::with_capacity(2048);
     let emit = move |d: &Decision| {
         let mut guard = sink_out.lock().expect("decision writer");
         let (w, err) = &mut *guard;
@@ -178,10 +182,16 @@ pub fn decision_output(
         }
         let res = match &sink_kafka {
             Some(k) => k.emit(d).map_err(|e| io::Error::other(e.to_string())),
-            None => serde_json::to_writer(&mut *w, d)
-                .map_err(io::Error::from)
-                .and_then(|_| w.write_all(b"\n"))
-                .and_then(|_| w.flush()),
+            None => {
+                line.clear();
+                serde_json::to_writer(&mut line, d)
+                    .map_err(io::Error::from)
+                    .and_then(|_| {
+                        line.push(b'\n');
+                        w.write_all(&line)
+                    })
+                    .and_then(|_| w.flush())
+            }
         };
         if let Err(e) = res {
             *err = Some(e);

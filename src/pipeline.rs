@@ -33,8 +33,11 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 const NS: i64 = 1_000_000_000;
-/// Items queued per worker before the capture thread waits (replay) or drops (live).
-const QUEUE_DEPTH: usize = 8192;
+/// Batches queued per worker (and messages to the sink) before the sending
+/// thread waits. Replay and live both wait here; live drops packets earlier,
+/// at its capture queue. 256 batches of 256 observations bound a worker's
+/// queue at ~25 MB; the old 8,192 allowed ~800 MB and bought no speed.
+const QUEUE_DEPTH: usize = 256;
 
 /// Which book of a worker an observation is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

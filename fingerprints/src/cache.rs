@@ -177,11 +177,19 @@ fn write_key(k: &mut Vec<u8>, ch: &ClientHello, transport: Transport) {
         &ch.signature_algorithms[..],
         &ch.supported_versions[..],
     ] {
-        let n = list.iter().filter(|&&v| !is_grease(v)).count();
-        k.extend_from_slice(&(n as u16).to_le_bytes());
-        for &v in list.iter().filter(|&&v| !is_grease(v)) {
-            k.extend_from_slice(&v.to_le_bytes());
+        // One pass: the count goes in front once the values are written.
+        k.reserve(2 + 2 * list.len());
+        let at = k.len();
+        k.extend_from_slice(&[0, 0]);
+        let mut n = 0u32;
+        for &v in list {
+            if !is_grease(v) {
+                k.extend_from_slice(&v.to_le_bytes());
+                n += 1;
+            }
         }
+        // A list of u16 values parsed from a u16-length field: n < 2^15.
+        k[at..at + 2].copy_from_slice(&(n as u16).to_le_bytes());
     }
     k.push(ch.ec_point_formats.len() as u8);
     k.extend_from_slice(&ch.ec_point_formats);

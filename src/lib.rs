@@ -30,4 +30,5 @@ pub mod run_summary;
 pub mod scoring;
 pub mod snapshot_http;
 pub mod spool;
+pub mod stack_names;
 pub mod timefmt;

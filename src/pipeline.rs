@@ -20,6 +20,7 @@ use crate::model::Model;
 use crate::observations::{ConnEnd, ConnStart, Observation};
 use crate::population::{PopulationBook, PopulationSummary};
 use crate::proposal::Proposal;
+use crate::stack_names::StackNameBook;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use hashbrown::HashMap;
 use shakedown_capture::tracker::{Connection, EndReason};
@@ -151,6 +152,7 @@ pub struct Dispatcher {
     sink_results: Receiver<SinkResults>,
     sink_tx: Sender<SinkMsg>,
     cache: FingerprintCache,
+    names: StackNameBook,
     reputation: Arc<Reputation>,
     tracked: HashMap<u64, Tracked>,
     small_response_bytes: u32,
@@ -207,6 +209,7 @@ impl Dispatcher {
             sink_results: res_rx,
             sink_tx,
             cache: FingerprintCache::default(),
+            names: StackNameBook::default(),
             reputation,
             tracked: HashMap::new(),
             small_response_bytes: cfg.thresholds.small_response_bytes,
@@ -356,30 +359,29 @@ impl Dispatcher {
     /// The first ClientHello: fingerprints, and the connection's start.
     fn on_client_hello(&mut self, conn: &Connection) {
         let ch = conn.client_hellos.first();
-        let fp = ch.map(|h| self.cache.client(&h.value, conn.transport));
-        let ja4: Option<Arc<str>> = fp.as_ref().map(|f| Arc::from(f.ja4.ja4.as_str()));
-        let ja3: Option<Arc<str>> = fp
-            .as_ref()
-            .and_then(|f| f.ja3.as_ref())
-            .map(|j| Arc::from(j.hash.as_str()));
-        let tcp_sig: Option<Arc<str>> = conn.client_syn.as_ref().map(|s| Arc::from(s.tcp_sig()));
-        let ja4_tcp: Option<Arc<str>> = match (&ja4, &tcp_sig) {
-            (Some(j), Some(t)) => Some(Arc::from(format!("{j}~{t}"))),
-            (Some(j), None) => Some(j.clone()),
-            _ => None,
+        let stack = ch.map(|h| {
+            let fp = self.cache.client(&h.value, conn.transport);
+            self.names.stack(&fp, &self.reputation)
+        });
+        let ja4 = stack.as_ref().map(|s| s.ja4.clone());
+        let (tcp_sig, ja4_tcp) = match &conn.client_syn {
+            Some(syn) => {
+                let (sig, pair) = self.names.tcp(syn, ja4.as_deref());
+                (Some(sig), pair)
+            }
+            None => (None, ja4.clone()),
         };
-        let rep = ja4.as_deref().and_then(|j| self.reputation.lookup(j));
         let start = Arc::new(ConnStart {
             id: conn.id,
             client: conn.client_ip,
             hello_ts: ch.map_or(conn.first_ts, |h| h.ts),
             observed_at: self.now,
             ja4: ja4.clone(),
-            ja3,
+            ja3: stack.as_ref().and_then(|s| s.ja3.clone()),
             tcp_sig,
             ja4_tcp,
-            class: rep.map(|e| e.class),
-            class_name: rep.map(|e| Arc::from(e.name.as_str())),
+            class: stack.as_ref().and_then(|s| s.class),
+            class_name: stack.and_then(|s| s.class_name),
             sni_present: ch.is_some_and(|h| h.value.server_name.is_some()),
             resumption: ch.is_some_and(|h| h.value.offers_resumption()),
         });

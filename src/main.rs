@@ -14,6 +14,11 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // No transparent huge pages: each first touch of fresh memory would zero
+    // 2 MB, and memory moving between threads (replay) or flows filling the
+    // table (floods) touch fresh memory all the time; measured cheaper with 4 KB
+    // pages (docs/BENCHMARKS.md). The allocator is also built not to ask for them.
+    let _ = nix::sys::prctl::set_thp_disable(true);
     let cli = Cli::parse();
     if let Err(e) = shakedown::logging::init(cli.log_level.as_deref()) {
         eprintln!("shakedown: error: {e:#}");

@@ -6,6 +6,8 @@
 #   floor      minimal libpcap read loop (pcap_next_ex over every packet)
 #   reader     shakedown's own pcap reader alone (capture/examples/phases read)
 #   track      reader + decoding + flow table, no fingerprints or JSON (phases track)
+#   track-records  as track, following every connection's records to its end
+#              as replay's capture thread does (phases records)
 #   tcpdump    tcpdump -r FILE -w /dev/null
 #   shakedown  shakedown fingerprint FILE > /dev/null
 #   replay-1w  shakedown replay --workers 1 (full pipeline with scoring)
@@ -63,6 +65,7 @@ for i in $(seq "$RUNS"); do
     measure tcpdump large tcpdump -r "$LARGE" -w /dev/null
     measure reader large "$BIN/examples/phases" read "$LARGE"
     measure track large "$BIN/examples/phases" track "$LARGE"
+    measure track-records large "$BIN/examples/phases" records "$LARGE"
     measure shakedown large "$BIN/shakedown" fingerprint --quiet "$LARGE"
     measure shakedown quarter "$BIN/shakedown" fingerprint --quiet "$QUARTER"
     measure replay-1w large "$BIN/shakedown" replay --workers 1 --decisions /dev/null "$LARGE"

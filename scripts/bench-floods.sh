@@ -139,7 +139,7 @@ def counters(kind, cmd):
     path = os.path.join(d, "out", "%s.%s.stderr" % (kind, cmd))
     text = open(path).read() if os.path.exists(path) else ""
     line = next((l for l in text.splitlines() if l.startswith("shakedown: ")), "")
-    names = ("flows_evicted", "segments_dropped", "reassembly_gaps", "handshakes_too_large",
+    names = ("flows_evicted", "syn_only_evicted", "segments_dropped", "reassembly_gaps", "handshakes_too_large",
              "handshake_budget_exhausted", "hello_parse_errors", "records_out_of_order")
     found = dict(re.findall(r"(\w+)=(\d+)", line))
     return " ".join("%s=%s" % (n, found[n]) for n in names if n in found) or "-"

@@ -75,6 +75,7 @@ impl fmt::Display for RunSummary {
             ("reassembly_gaps", t.reassembly_gaps),
             ("segments_dropped", t.reassembly_dropped_segments),
             ("flows_evicted", t.flows_evicted),
+            ("syn_only_evicted", t.syn_only_evicted),
             ("handshakes_too_large", t.handshakes_too_large),
             ("handshake_budget_exhausted", t.handshake_budget_exhausted),
             ("records_out_of_order", self.records_late),

@@ -8,7 +8,9 @@
 //! ClientHello's connection, not when the connection ends).
 //!
 //! Bounds: `max_flows` entries (least-recently-seen eviction when
-//! full), idle timeouts on capture time, a per-direction and a global cap on
+//! full); connections that sent only a SYN wait apart, in a ring of up to
+//! 65,536, the oldest given up first ([`syn_only`]); idle timeouts on capture
+//! time, a per-direction and a global cap on
 //! out-of-order bytes, a cap on handshake bytes per direction, on hellos and on
 //! record metadata per flow. Each bound has a counter in [`TrackerStats`].
 
@@ -24,8 +26,20 @@ use shakedown_fingerprints::{ClientHello, ServerHello, TlsEvent, TlsStream};
 use std::collections::{BinaryHeap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
+use syn_only::{SynOnly, SynOnlyTable};
+
+mod syn_only;
 
 const SEC: i64 = 1_000_000_000;
+
+/// Connections known only by their SYN that wait apart from the flow table: a
+/// quarter of the flows, at least 4,096 (or all of them), at most 65,536 (a
+/// server answers a SYN within microseconds where a sensor sees it, and under a
+/// flood of 10 million SYNs per second 65,536 still give it 6 ms; a small ring
+/// stays in cache).
+fn syn_only_capacity(max_flows: usize) -> usize {
+    (max_flows / 4).clamp(max_flows.min(4096), 65_536).max(1)
+}
 
 /// Limits and timeouts of the flow table. Defaults are documented in docs/ARCHITECTURE.md.
 #[derive(Debug, Clone)]
@@ -87,6 +101,9 @@ pub struct TrackerStats {
     pub flows_ended_closed: u64,
     pub flows_ended_idle: u64,
     pub flows_evicted: u64,
+    /// Of `flows_evicted`: connections that had sent only a SYN, given up to
+    /// make room for newer ones (a SYN flood).
+    pub syn_only_evicted: u64,
     pub flows_reused: u64,
     pub flows_at_end_of_input: u64,
     pub tls_connections: u64,
@@ -458,18 +475,31 @@ struct FlowTable {
     next_id: u64,
 }
 
+/// Who a new flow is: what it keeps from its first packet.
+struct Opening {
+    id: u64,
+    key: FlowKey,
+    side0_at: usize,
+    first_ts: Timestamp,
+    tunnelled: bool,
+}
+
 impl FlowTable {
-    fn insert(
-        &mut self,
-        hash: u64,
-        key: FlowKey,
-        side0_at: usize,
-        ts: Timestamp,
-        tunnelled: bool,
-        state: FlowState,
-    ) -> &mut Flow {
-        let id = self.next_id;
+    /// The next flow id (ids follow the flows' first packets).
+    fn take_id(&mut self) -> u64 {
         self.next_id += 1;
+        self.next_id - 1
+    }
+
+    /// Adds a flow, last seen at `now`; returns its slot.
+    fn insert(&mut self, hash: u64, open: Opening, now: Timestamp, state: FlowState) -> u32 {
+        let Opening {
+            id,
+            key,
+            side0_at,
+            first_ts,
+            tunnelled,
+        } = open;
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -481,15 +511,15 @@ impl FlowTable {
                 self.slots_used - 1
             }
         };
-        self.queue.push_back(Queued { ts, id, slot });
+        self.queue.push_back(Queued { ts: now, id, slot });
         self.index
             .insert_unique(hash, Indexed { hash, slot }, |e| e.hash);
-        self.slot_mut(slot).insert(Flow {
+        *self.slot_mut(slot) = Some(Flow {
             id,
             key,
             side0_at,
-            first_ts: ts,
-            last_ts: ts,
+            first_ts,
+            last_ts: now,
             tunnelled,
             state,
             hs: Handshakes::default(),
@@ -503,7 +533,30 @@ impl FlowTable {
             fin: [false; 2],
             rst: false,
             handshake_accounted: 0,
-        })
+        });
+        slot
+    }
+
+    /// The flow of a connection that had sent only a SYN, as if the flow
+    /// table had seen that SYN (and its retransmissions); its next packet, at
+    /// `now`, is processed as usual.
+    fn insert_from_syn(&mut self, s: SynOnly, now: Timestamp) -> u32 {
+        let mut state = TcpState::new();
+        state.syn[0] = Some(s.syn);
+        state.syn_side = Some(0);
+        state.isn[0] = Some(s.isn);
+        let open = Opening {
+            id: s.id,
+            key: s.key,
+            side0_at: usize::from(s.src_at),
+            first_ts: s.first_ts,
+            tunnelled: s.tunnelled,
+        };
+        let slot = self.insert(s.hash, open, now, FlowState::Tcp(state));
+        let flow = self.slot_mut(slot).as_mut().expect("just inserted");
+        flow.last_ts = s.last_ts;
+        flow.packets[0] = u64::from(s.packets);
+        slot
     }
 
     fn len(&self) -> usize {
@@ -579,6 +632,7 @@ impl FlowTable {
 /// The flow table.
 pub struct Tracker {
     flows: FlowTable,
+    syn_only: SynOnlyTable,
     shared: Shared,
     now: Timestamp,
     next_expiry_check: Timestamp,
@@ -586,6 +640,7 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn new(cfg: TrackerConfig) -> Tracker {
+        let cfg_max_flows = cfg.max_flows;
         let shared = Shared {
             budget: ReassemblyBudget::new(cfg.max_waiting_total),
             handshake: HandshakeBudget {
@@ -597,6 +652,7 @@ impl Tracker {
         };
         Tracker {
             flows: FlowTable::default(),
+            syn_only: SynOnlyTable::new(syn_only_capacity(cfg_max_flows)),
             shared,
             now: Timestamp(i64::MIN),
             next_expiry_check: Timestamp(i64::MIN),
@@ -614,9 +670,9 @@ impl Tracker {
         s
     }
 
-    /// Flows in the table now.
+    /// Flows tracked now (those that sent only a SYN included).
     pub fn active_flows(&self) -> usize {
-        self.flows.len()
+        self.flows.len() + self.syn_only.len()
     }
 
     /// Out-of-order and handshake bytes buffered now, all flows.
@@ -641,11 +697,25 @@ impl Tracker {
 
     /// Ends every flow (end of input), in order of first packet.
     pub fn flush(&mut self, sink: &mut impl FnMut(FlowEvent)) {
-        let mut live: Vec<(u64, u32)> = self.flows.iter().map(|(slot, f)| (f.id, slot)).collect();
+        enum Live {
+            Flow(u32),
+            SynOnly(Box<SynOnly>),
+        }
+        let mut live: Vec<(u64, Live)> = (self.flows.iter())
+            .map(|(slot, f)| (f.id, Live::Flow(slot)))
+            .collect();
+        live.extend(
+            (self.syn_only.drain().into_iter()).map(|s| (s.id, Live::SynOnly(Box::new(s)))),
+        );
         live.sort_unstable_by_key(|(id, _)| *id);
-        for (_, slot) in live {
-            if let Some(flow) = self.flows.remove_slot(slot) {
-                self.finish_flow(flow, EndReason::EndOfInput, sink);
+        for (_, l) in live {
+            match l {
+                Live::Flow(slot) => {
+                    if let Some(flow) = self.flows.remove_slot(slot) {
+                        self.finish_flow(flow, EndReason::EndOfInput, sink);
+                    }
+                }
+                Live::SynOnly(s) => self.end_syn_only(*s, EndReason::EndOfInput, sink),
             }
         }
         self.flows.queue.clear();
@@ -683,15 +753,15 @@ impl Tracker {
                 slot = None;
             }
         }
-        let flow = match slot.and_then(|at| self.flows.slot_mut(at).as_mut()) {
-            Some(flow) => flow,
-            None => {
-                self.make_room(sink);
-                let state = FlowState::Tcp(TcpState::new());
-                self.shared.stats.flows_tcp += 1;
-                self.flows
-                    .insert(hash, key, src_at, ts, pkt.tunnelled, state)
-            }
+        let slot = match slot {
+            Some(at) => at,
+            None => match self.tcp_new_flow(ts, pkt, seg, key, hash, src_at, sink) {
+                Some(at) => at,
+                None => return, // a SYN alone: it waits in the SYN-only table
+            },
+        };
+        let Some(flow) = self.flows.slot_mut(slot).as_mut() else {
+            return;
         };
         let shared = &mut self.shared;
         let side = flow.side_of(src_at);
@@ -831,8 +901,15 @@ impl Tracker {
                     ..QuicState::default()
                 }));
                 self.shared.stats.flows_quic += 1;
-                self.flows
-                    .insert(hash, key, src_at, ts, pkt.tunnelled, state)
+                let open = Opening {
+                    id: self.flows.take_id(),
+                    key,
+                    side0_at: src_at,
+                    first_ts: ts,
+                    tunnelled: pkt.tunnelled,
+                };
+                let at = self.flows.insert(hash, open, ts, state);
+                self.flows.slot_mut(at).as_mut().expect("just inserted")
             }
         };
         let shared = &mut self.shared;
@@ -849,6 +926,108 @@ impl Tracker {
             emit_handshake(flow, shared, sink);
         }
         account_handshake(flow, shared);
+    }
+
+    /// A TCP packet with no flow. A bare SYN (no ACK, payload, FIN or RST)
+    /// waits in the SYN-only table, or counts as a retransmission there (None:
+    /// nothing more to do with the packet); anything else gets a flow, made
+    /// from the connection's SYN if it waits there. Returns the flow's slot.
+    #[allow(clippy::too_many_arguments)]
+    fn tcp_new_flow(
+        &mut self,
+        ts: Timestamp,
+        pkt: &Packet<'_>,
+        seg: &TcpSegment<'_>,
+        key: FlowKey,
+        hash: u64,
+        src_at: usize,
+        sink: &mut impl FnMut(FlowEvent),
+    ) -> Option<u32> {
+        let bare_syn = seg.syn && !seg.ack_flag && !seg.fin && !seg.rst && seg.payload.is_empty();
+        if let Some(seq) = self.syn_only.find(hash, &key) {
+            let waiting = self.syn_only.get_mut(seq)?;
+            let same_sender = usize::from(waiting.src_at) == src_at;
+            if bare_syn && same_sender && waiting.isn == seg.seq {
+                waiting.packets = waiting.packets.saturating_add(1);
+                if ts > waiting.last_ts {
+                    waiting.last_ts = ts;
+                }
+                return None;
+            }
+            let waiting = self.syn_only.take(seq)?;
+            if bare_syn && same_sender {
+                // Another connection on the same addresses and ports.
+                self.shared.stats.flows_reused += 1;
+                self.end_syn_only(waiting, EndReason::Reused, sink);
+            } else {
+                self.make_room(sink);
+                return Some(self.flows.insert_from_syn(waiting, ts));
+            }
+        }
+        self.shared.stats.flows_tcp += 1;
+        let id = self.flows.take_id();
+        if bare_syn {
+            let s = SynOnly {
+                key,
+                hash,
+                id,
+                src_at: src_at as u8,
+                tunnelled: pkt.tunnelled,
+                first_ts: ts,
+                last_ts: ts,
+                isn: seg.seq,
+                packets: 1,
+                syn: TcpSyn::from_options(seg.window, seg.options, pkt.ttl, pkt.dont_fragment),
+            };
+            if let Some(oldest) = self.syn_only.insert(s) {
+                self.end_syn_only(oldest, EndReason::Evicted, sink);
+            }
+            return None;
+        }
+        self.make_room(sink);
+        let open = Opening {
+            id,
+            key,
+            side0_at: src_at,
+            first_ts: ts,
+            tunnelled: pkt.tunnelled,
+        };
+        Some(
+            self.flows
+                .insert(hash, open, ts, FlowState::Tcp(TcpState::new())),
+        )
+    }
+
+    /// The End of a connection that sent only a SYN (and its retransmissions).
+    fn end_syn_only(&mut self, s: SynOnly, reason: EndReason, sink: &mut impl FnMut(FlowEvent)) {
+        let stats = &mut self.shared.stats;
+        match reason {
+            EndReason::Idle => stats.flows_ended_idle += 1,
+            EndReason::Evicted => {
+                stats.flows_evicted += 1;
+                stats.syn_only_evicted += 1;
+            }
+            EndReason::EndOfInput => stats.flows_at_end_of_input += 1,
+            EndReason::Reused | EndReason::Closed => {}
+        }
+        let at = usize::from(s.src_at);
+        let (client, server) = (s.key.endpoint(at), s.key.endpoint(1 - at));
+        sink(FlowEvent::End(Box::new(FlowEnd {
+            id: s.id,
+            reason,
+            transport: Transport::Tcp,
+            tls: false,
+            client_ip: client.ip(),
+            client_port: client.port,
+            server_ip: server.ip(),
+            server_port: server.port,
+            first_ts: s.first_ts,
+            last_ts: s.last_ts,
+            packets: [u64::from(s.packets), 0],
+            payload_bytes: [0, 0],
+            records: Vec::new(),
+            records_not_kept: 0,
+        })));
     }
 
     /// Emits what a flow taken out of the table still owes and releases its buffers.
@@ -894,6 +1073,10 @@ impl Tracker {
     /// Ends flows idle for longer than their timeout.
     fn expire(&mut self, sink: &mut impl FnMut(FlowEvent)) {
         self.sweep(false, sink);
+        let (now, timeout) = (self.now, self.shared.cfg.tcp_idle_timeout);
+        while let Some(s) = (self.syn_only).pop_idle(|s| now.nanos_since(s.last_ts) >= timeout) {
+            self.end_syn_only(s, EndReason::Idle, sink);
+        }
     }
 
     /// Makes room for one more flow when the table is full.
@@ -1494,6 +1677,10 @@ mod tests {
         assert!(flow <= 480, "flow slot {flow} B");
         assert!(key <= 40, "flow key {key} B");
         assert!(tcp <= 192, "TcpState {tcp} B (readers boxed)");
+        // The SYN-only ring's entries: ~160 B in docs/ARCHITECTURE.md.
+        let syn_only = std::mem::size_of::<Option<SynOnly>>();
+        eprintln!("SynOnly entry {syn_only} B");
+        assert!(syn_only <= 160, "SYN-only entry {syn_only} B");
     }
 
     fn segment(from: [u8; 4], sport: u16, to: [u8; 4], dport: u16, flags: &str) -> Packet<'static> {
@@ -1517,6 +1704,130 @@ mod tests {
             }),
             tunnelled: false,
         }
+    }
+
+    fn run(tracker: &mut Tracker, ns: i64, pkt: &Packet<'_>, ends: &mut Vec<FlowEnd>) {
+        tracker.process(Timestamp(ns), pkt, &mut |ev| {
+            if let FlowEvent::End(e) = ev {
+                ends.push(*e);
+            }
+        });
+    }
+
+    /// A bare SYN waits apart from the flow table; the connection's next
+    /// packet makes the flow, which then has the SYN's id, time and count as if
+    /// the table had seen it.
+    #[test]
+    fn a_syn_waits_apart_and_becomes_the_flow_at_the_next_packet() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let (a, b, server) = ([10, 0, 0, 1], [10, 0, 0, 2], [203, 0, 113, 10]);
+        let mut ends = Vec::new();
+        let t0 = 1_700_000_000 * SEC;
+        run(
+            &mut tracker,
+            t0,
+            &segment(a, 40000, server, 443, "S"),
+            &mut ends,
+        );
+        run(
+            &mut tracker,
+            t0 + SEC,
+            &segment(a, 40000, server, 443, "S"),
+            &mut ends,
+        );
+        run(
+            &mut tracker,
+            t0 + 2 * SEC,
+            &segment(b, 40000, server, 443, "S"),
+            &mut ends,
+        );
+        assert_eq!((tracker.flows.len(), tracker.syn_only.len()), (0, 2));
+        assert_eq!(tracker.active_flows(), 2);
+        // b answered first: a keeps the lower id all the same.
+        run(
+            &mut tracker,
+            t0 + 3 * SEC,
+            &segment(server, 443, b, 40000, "SA"),
+            &mut ends,
+        );
+        run(
+            &mut tracker,
+            t0 + 4 * SEC,
+            &segment(server, 443, a, 40000, "SA"),
+            &mut ends,
+        );
+        assert_eq!((tracker.flows.len(), tracker.syn_only.len()), (2, 0));
+        tracker.flush(&mut |ev| {
+            if let FlowEvent::End(e) = ev {
+                ends.push(*e);
+            }
+        });
+        let summary: Vec<_> = ends
+            .iter()
+            .map(|e| (e.id, e.client_ip.to_string(), e.packets, e.first_ts.0 - t0))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (0, "10.0.0.1".into(), [2, 1], 0),
+                (1, "10.0.0.2".into(), [1, 1], 2 * SEC),
+            ]
+        );
+        let s = tracker.stats();
+        assert_eq!((s.flows_tcp, s.flows_at_end_of_input), (2, 2));
+    }
+
+    #[test]
+    fn a_syn_alone_ends_idle_reused_or_given_up() {
+        let mut tracker = Tracker::new(TrackerConfig {
+            max_flows: 4,
+            ..TrackerConfig::default()
+        });
+        let server = [203, 0, 113, 10];
+        let mut ends = Vec::new();
+        let t0 = 1_700_000_000 * SEC;
+        run(
+            &mut tracker,
+            t0,
+            &segment([10, 0, 0, 1], 1, server, 443, "S"),
+            &mut ends,
+        );
+        // The same ports again with another ISN: a new connection.
+        let mut again = segment([10, 0, 0, 1], 1, server, 443, "S");
+        if let L4::Tcp(seg) = &mut again.transport {
+            seg.seq = 2000;
+        }
+        run(&mut tracker, t0 + 1, &again, &mut ends);
+        assert_eq!(ends.len(), 1);
+        assert_eq!((ends[0].id, ends[0].reason), (0, EndReason::Reused));
+        // Four more bare SYNs: the ring holds 4 (max_flows), the oldest goes.
+        for n in 2..6 {
+            run(
+                &mut tracker,
+                t0 + 2,
+                &segment([10, 0, 0, n], 1, server, 443, "S"),
+                &mut ends,
+            );
+        }
+        assert_eq!(ends.len(), 2);
+        assert_eq!((ends[1].id, ends[1].reason), (1, EndReason::Evicted));
+        assert_eq!(tracker.stats().syn_only_evicted, 1);
+        // Past the idle timeout, the rest end idle, in order.
+        let later = t0 + 200 * SEC;
+        run(
+            &mut tracker,
+            later,
+            &segment([10, 0, 1, 1], 1, server, 443, "A"),
+            &mut ends,
+        );
+        let idle: Vec<u64> = ends[2..]
+            .iter()
+            .filter(|e| e.reason == EndReason::Idle)
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(idle, vec![2, 3, 4, 5]);
+        assert_eq!(tracker.stats().flows_ended_idle, 4);
+        assert_eq!(tracker.active_flows(), 1);
     }
 
     /// In a flood of half-open connections every flood flow has a second packet

@@ -439,7 +439,7 @@ fn render_metrics(g: &Gauges) -> String {
         &|c| c.queue_dropped.load(Ordering::Relaxed),
     );
     let t = tracker.stats();
-    let plain: [(&str, &str, &str, u64); 10] = [
+    let plain: [(&str, &str, &str, u64); 11] = [
         (
             "packets_total",
             "counter",
@@ -463,6 +463,12 @@ fn render_metrics(g: &Gauges) -> String {
             "counter",
             "Flows evicted because the flow table was full.",
             t.flows_evicted,
+        ),
+        (
+            "syn_only_evicted_total",
+            "counter",
+            "Of the evicted flows, connections that had sent only a SYN (given up for newer ones: a SYN flood).",
+            t.syn_only_evicted,
         ),
         (
             "tls_connections_total",

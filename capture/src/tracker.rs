@@ -675,6 +675,12 @@ impl Tracker {
         self.flows.len() + self.syn_only.len()
     }
 
+    /// The most flows `active_flows` can count: `max_flows` in the flow table
+    /// plus the SYN-only ring's capacity.
+    pub fn max_active_flows(&self) -> usize {
+        self.shared.cfg.max_flows + self.syn_only.capacity()
+    }
+
     /// Out-of-order and handshake bytes buffered now, all flows.
     pub fn buffered_bytes(&self) -> usize {
         self.shared.budget.used + self.shared.handshake.used
@@ -1812,6 +1818,9 @@ mod tests {
         assert_eq!(ends.len(), 2);
         assert_eq!((ends[1].id, ends[1].reason), (1, EndReason::Evicted));
         assert_eq!(tracker.stats().syn_only_evicted, 1);
+        // The ring and the flow table are counted together, each within its cap.
+        assert_eq!(tracker.active_flows(), 4);
+        assert_eq!(tracker.max_active_flows(), 8);
         // Past the idle timeout, the rest end idle, in order.
         let later = t0 + 200 * SEC;
         run(

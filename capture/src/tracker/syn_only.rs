@@ -61,6 +61,11 @@ impl SynOnlyTable {
         }
     }
 
+    /// Connections that can wait here at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Connections waiting here now.
     pub fn len(&self) -> usize {
         self.index.len()

@@ -339,11 +339,16 @@ struct TcpDir {
 
 struct TcpState {
     syn: [Option<TcpSyn>; 2],
-    syn_side: Option<usize>,
+    /// Side (0 or 1) that sent the SYN (a u8: the state is in every slot).
+    syn_side: Option<u8>,
     isn: [Option<u32>; 2],
-    /// Created by the first payload: a bare SYN (a SYN flood) costs no
-    /// reassembler or TLS reader.
-    dirs: Option<Box<[TcpDir; 2]>>,
+    /// Each direction's readers, created by its first payload: a connection
+    /// that never carried payload (a SYN flood, a scan) costs no reassembler or
+    /// TLS reader, and one whose client alone sent bytes (a half-open flood)
+    /// costs one.
+    dirs: [Option<Box<TcpDir>>; 2],
+    /// The hellos are out: a reader created from now on buffers no handshake.
+    handshake_stopped: bool,
 }
 
 #[derive(Default)]
@@ -795,25 +800,25 @@ impl Tracker {
                 ));
             }
             if !seg.ack_flag {
-                t.syn_side = Some(side);
+                t.syn_side = Some(side as u8);
             } else if t.syn_side.is_none() {
-                t.syn_side = Some(1 - side);
+                t.syn_side = Some(1 - side as u8);
             }
             t.isn[side].get_or_insert(seg.seq);
-            if let Some(dirs) = &mut t.dirs {
-                dirs[side].reasm.set_isn(seg.seq);
+            if let Some(dir) = &mut t.dirs[side] {
+                dir.reasm.set_isn(seg.seq);
             }
         }
         let feeds = follow
             && !seg.payload.is_empty()
-            && !t.dirs.as_ref().is_some_and(|d| d[side].tls.is_done());
+            && !t.dirs[side].as_ref().is_some_and(|d| d.tls.is_done());
         if feeds {
             let seq = if seg.syn {
                 seg.seq.wrapping_add(1)
             } else {
                 seg.seq
             };
-            let TcpDir { reasm, tls } = &mut t.dirs_mut(shared.cfg.max_handshake_bytes)[side];
+            let TcpDir { reasm, tls } = t.dir_mut(side, shared.cfg.max_handshake_bytes);
             let before = reasm.stats;
             let Shared {
                 cfg, stats, budget, ..
@@ -1048,7 +1053,7 @@ impl Tracker {
         }
         shared.handshake.used -= flow.handshake_accounted;
         if let FlowState::Tcp(t) = &mut flow.state {
-            for d in t.dirs.iter_mut().flat_map(|d| d.iter_mut()) {
+            for d in t.dirs_mut() {
                 d.reasm.clear(&mut shared.budget);
             }
         }
@@ -1238,8 +1243,8 @@ fn quic_datagram(
 /// costs only its slot, and the memory goes, still warm, to the next new flow.
 fn release_readers(flow: &mut Flow, shared: &mut Shared) {
     if let FlowState::Tcp(t) = &mut flow.state {
-        if let Some(mut dirs) = t.dirs.take() {
-            for d in dirs.iter_mut() {
+        for dir in &mut t.dirs {
+            if let Some(mut d) = dir.take() {
                 d.reasm.clear(&mut shared.budget);
             }
         }
@@ -1310,9 +1315,7 @@ fn emit_handshake(flow: &mut Flow, shared: &mut Shared, sink: &mut impl FnMut(Fl
     let (client_syn, server_syn, transport) = match &mut flow.state {
         FlowState::Tcp(t) => {
             // The hellos are known: stop buffering handshake bytes.
-            for d in t.dirs.iter_mut().flat_map(|d| d.iter_mut()) {
-                d.tls.stop_handshake();
-            }
+            t.stop_handshake();
             (
                 t.syn[client_side].take(),
                 t.syn[1 - client_side].take(),
@@ -1357,9 +1360,9 @@ fn close_flow(flow: &mut Flow, shared: &mut Shared, sink: &mut impl FnMut(FlowEv
     shared.stats.flows_ended_closed += 1;
     let end = flow.take_end(EndReason::Closed);
     if let FlowState::Tcp(t) = &mut flow.state {
-        for d in t.dirs.iter_mut().flat_map(|d| d.iter_mut()) {
+        t.stop_handshake();
+        for d in t.dirs_mut() {
             d.reasm.clear(&mut shared.budget);
-            d.tls.stop_handshake();
         }
     }
     sink(FlowEvent::End(Box::new(end)));
@@ -1379,9 +1382,9 @@ fn drain_flow(flow: &mut Flow, shared: &mut Shared) {
     let Shared {
         cfg, stats, budget, ..
     } = shared;
-    let Some(dirs) = &mut t.dirs else { return };
-    for (side, dir) in dirs.iter_mut().enumerate() {
-        let TcpDir { reasm, tls } = dir;
+    for (side, dir) in t.dirs.iter_mut().enumerate() {
+        let Some(dir) = dir else { continue };
+        let TcpDir { reasm, tls } = &mut **dir;
         if reasm.waiting_bytes() == 0 || tls.is_done() {
             continue;
         }
@@ -1405,25 +1408,41 @@ impl TcpState {
             syn: [None, None],
             syn_side: None,
             isn: [None, None],
-            dirs: None,
+            dirs: [None, None],
+            handshake_stopped: false,
         }
     }
 
-    /// The two directions' readers, created (knowing the ISNs seen) on first use.
-    fn dirs_mut(&mut self, max_handshake_bytes: usize) -> &mut [TcpDir; 2] {
-        let isn = self.isn;
-        self.dirs.get_or_insert_with(|| {
-            Box::new([0, 1].map(|side| {
-                let mut reasm = Reassembler::default();
-                if let Some(isn) = isn[side] {
-                    reasm.set_isn(isn);
-                }
-                TcpDir {
-                    reasm,
-                    tls: TlsStream::new(max_handshake_bytes),
-                }
-            }))
+    /// One direction's readers, created (knowing its ISN, if seen) on first use.
+    fn dir_mut(&mut self, side: usize, max_handshake_bytes: usize) -> &mut TcpDir {
+        let isn = self.isn[side];
+        let stopped = self.handshake_stopped;
+        self.dirs[side].get_or_insert_with(|| {
+            let mut reasm = Reassembler::default();
+            if let Some(isn) = isn {
+                reasm.set_isn(isn);
+            }
+            let mut tls = TlsStream::new(max_handshake_bytes);
+            if stopped {
+                tls.stop_handshake();
+            }
+            Box::new(TcpDir { reasm, tls })
         })
+    }
+
+    /// The readers created so far.
+    fn dirs(&self) -> impl Iterator<Item = &TcpDir> {
+        self.dirs.iter().flatten().map(|d| &**d)
+    }
+
+    fn dirs_mut(&mut self) -> impl Iterator<Item = &mut TcpDir> {
+        self.dirs.iter_mut().flatten().map(|d| &mut **d)
+    }
+
+    /// No more handshake bytes are buffered, by either direction's reader.
+    fn stop_handshake(&mut self) {
+        self.handshake_stopped = true;
+        self.dirs_mut().for_each(|d| d.tls.stop_handshake());
     }
 }
 
@@ -1431,18 +1450,14 @@ impl Flow {
     /// Handshake bytes this flow buffers now.
     fn handshake_buffered(&self) -> usize {
         match &self.state {
-            FlowState::Tcp(t) => (t.dirs.iter().flat_map(|d| d.iter()))
-                .map(|d| d.tls.buffered_bytes())
-                .sum(),
+            FlowState::Tcp(t) => t.dirs().map(|d| d.tls.buffered_bytes()).sum(),
             FlowState::Quic(q) => q.crypto.iter().map(CryptoStream::buffered_bytes).sum(),
         }
     }
 
     fn stop_handshake(&mut self) {
         match &mut self.state {
-            FlowState::Tcp(t) => {
-                (t.dirs.iter_mut().flat_map(|d| d.iter_mut())).for_each(|d| d.tls.stop_handshake())
-            }
+            FlowState::Tcp(t) => t.stop_handshake(),
             FlowState::Quic(q) => {
                 q.crypto.iter_mut().for_each(CryptoStream::release);
                 q.hello_done = [true; 2];
@@ -1469,7 +1484,7 @@ impl Flow {
             return s;
         }
         match &self.state {
-            FlowState::Tcp(t) => t.syn_side.unwrap_or(0),
+            FlowState::Tcp(t) => usize::from(t.syn_side.unwrap_or(0)),
             FlowState::Quic(_) => 0,
         }
     }
@@ -1498,7 +1513,7 @@ impl Flow {
             FlowState::Tcp(t) => {
                 // The server will not answer with a hello: it gave up, alerted or
                 // is already sending application data.
-                t.dirs.as_ref().is_some_and(|d| d[server].tls.is_done())
+                t.dirs[server].as_ref().is_some_and(|d| d.tls.is_done())
                     || hs.app_data[server]
                     || hs.alert[server]
             }
@@ -1686,6 +1701,13 @@ mod tests {
         // The SYN-only ring's entries: ~160 B in docs/ARCHITECTURE.md.
         let syn_only = std::mem::size_of::<Option<SynOnly>>();
         eprintln!("SynOnly entry {syn_only} B");
+        eprintln!(
+            "TcpDir {} B (Reassembler {} B, TlsStream {} B), Handshakes {} B",
+            std::mem::size_of::<TcpDir>(),
+            std::mem::size_of::<Reassembler>(),
+            std::mem::size_of::<TlsStream>(),
+            std::mem::size_of::<Handshakes>()
+        );
         assert!(syn_only <= 160, "SYN-only entry {syn_only} B");
     }
 

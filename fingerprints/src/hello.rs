@@ -79,16 +79,16 @@ impl ClientHello {
     /// Parses the body of a ClientHello handshake message (after the 4-byte
     /// handshake header).
     pub fn parse(body: &[u8]) -> Result<ClientHello, HelloError> {
-        let (_, ch) = tls_parser::parse_tls_handshake_client_hello(body)
-            .map_err(|_| HelloError::MalformedClientHello("fixed fields"))?;
+        let f = ClientHelloFixed::parse(body)
+            .ok_or(HelloError::MalformedClientHello("fixed fields"))?;
         let mut hello = ClientHello {
             format: HelloFormat::Tls,
-            legacy_version: ch.version.0,
-            ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
-            session_id_len: ch.session_id.map_or(0, |s| s.len() as u8),
+            legacy_version: f.version,
+            ciphers: u16_list(f.ciphers),
+            session_id_len: f.session_id_len,
             ..ClientHello::default()
         };
-        if let Some(ext) = ch.ext {
+        if let Some(ext) = f.extensions {
             hello.extensions_truncated = !walk_extensions(ext, |typ, data| {
                 hello.extensions.push(typ);
                 hello.read_extension(typ, data);
@@ -234,6 +234,46 @@ impl ServerHello {
     }
 }
 
+/// The fixed fields of a ClientHello, borrowed from the body.
+struct ClientHelloFixed<'a> {
+    version: u16,
+    session_id_len: u8,
+    /// The cipher suite vector, an even number of bytes.
+    ciphers: &'a [u8],
+    extensions: Option<&'a [u8]>,
+}
+
+impl<'a> ClientHelloFixed<'a> {
+    /// Accepts exactly what tls-parser 0.12's `parse_tls_handshake_client_hello`
+    /// accepts (a differential test holds us to it), without the two `Vec`s it
+    /// builds: session id at most 32 bytes, cipher vector of even length, and
+    /// extensions only if their length prefix fits (else none; trailing bytes
+    /// ignored).
+    fn parse(body: &'a [u8]) -> Option<ClientHelloFixed<'a>> {
+        let version = u16::from_be_bytes([*body.first()?, *body.get(1)?]);
+        // version (2) + random (32)
+        let (&sid_len, rest) = body.get(34..)?.split_first()?;
+        if sid_len > 32 {
+            return None;
+        }
+        let rest = rest.get(sid_len as usize..)?;
+        let n = u16::from_be_bytes([*rest.first()?, *rest.get(1)?]) as usize;
+        let rest = &rest[2..];
+        if n % 2 == 1 || n > rest.len() {
+            return None;
+        }
+        let (ciphers, rest) = rest.split_at(n);
+        let (&comp_len, rest) = rest.split_first()?;
+        let rest = rest.get(comp_len as usize..)?;
+        Some(ClientHelloFixed {
+            version,
+            session_id_len: sid_len,
+            ciphers,
+            extensions: length_prefixed_u16(rest),
+        })
+    }
+}
+
 /// Calls `f(type, body)` for every extension; returns false if the block was
 /// malformed (the types read so far, and the type of an overrunning extension,
 /// have been reported).
@@ -263,9 +303,19 @@ fn length_prefixed_u16(data: &[u8]) -> Option<&[u8]> {
 }
 
 fn u16_list(data: &[u8]) -> U16List {
-    data.chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .collect()
+    let values = data
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]));
+    let n = data.len() / 2;
+    let mut buf = [0u16; 32];
+    if n > buf.len() {
+        return values.collect();
+    }
+    // Filling a plain array is cheaper than SmallVec's per-element bookkeeping.
+    for (slot, v) in buf.iter_mut().zip(values) {
+        *slot = v;
+    }
+    U16List::from_buf_and_len(buf, n)
 }
 
 fn u16_list_u16len(data: &[u8]) -> U16List {
@@ -284,7 +334,11 @@ fn first_host_name(data: &[u8]) -> Option<String> {
         let len = u16::from_be_bytes([rest[1], rest[2]]) as usize;
         let name = rest.get(3..3 + len)?;
         if typ == 0 {
-            return Some(String::from_utf8_lossy(name).into_owned());
+            // from_utf8 is much cheaper than from_utf8_lossy on the (usual) valid name.
+            return Some(match std::str::from_utf8(name) {
+                Ok(s) => s.to_owned(),
+                Err(_) => String::from_utf8_lossy(name).into_owned(),
+            });
         }
         rest = &rest[3 + len..];
     }
@@ -295,7 +349,17 @@ fn alpn_list(data: &[u8]) -> Vec<Vec<u8>> {
     let Some(mut rest) = length_prefixed_u16(data) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
+    // Count first: one allocation for the outer Vec instead of growing it.
+    let mut count = 0;
+    let mut r = rest;
+    while let Some((&n, tail)) = r.split_first() {
+        let Some(t) = tail.get(n as usize..) else {
+            break;
+        };
+        count += 1;
+        r = t;
+    }
+    let mut out = Vec::with_capacity(count);
     while let Some((&n, tail)) = rest.split_first() {
         let Some(name) = tail.get(..n as usize) else {
             break;
@@ -418,6 +482,73 @@ pub(crate) mod tests {
         let ch = ClientHello::parse(&body).unwrap();
         assert!(ch.extensions.is_empty());
         assert_eq!(ch.highest_version(), 0x0301);
+    }
+
+    /// version, session id length, ciphers, extension block.
+    type Fixed<'a> = (u16, u8, Vec<u16>, Option<&'a [u8]>);
+
+    /// The fixed fields as tls-parser reads them, for the differential test.
+    fn tls_parser_fixed(body: &[u8]) -> Option<Fixed<'_>> {
+        let (_, ch) = tls_parser::parse_tls_handshake_client_hello(body).ok()?;
+        Some((
+            ch.version.0,
+            ch.session_id.map_or(0, |s| s.len() as u8),
+            ch.ciphers.iter().map(|c| c.0).collect(),
+            ch.ext,
+        ))
+    }
+
+    fn ours_fixed(body: &[u8]) -> Option<Fixed<'_>> {
+        let f = ClientHelloFixed::parse(body)?;
+        Some((
+            f.version,
+            f.session_id_len,
+            u16_list(f.ciphers).to_vec(),
+            f.extensions,
+        ))
+    }
+
+    #[test]
+    fn fixed_fields_match_tls_parser_on_every_truncation_and_length() {
+        let base = client_hello_body(
+            0x0303,
+            &[0x1301, 0x0a0a, 0xc02b],
+            &[(EXT_SERVER_NAME, sni("a.example")), (0x0017, vec![])],
+        );
+        let mut bodies = Vec::new();
+        for cut in 0..=base.len() + 2 {
+            let mut b = base.clone();
+            b.resize(cut, 0x5c);
+            bodies.push(b);
+        }
+        // Every value of each length byte: session id, cipher vector (both
+        // bytes), compression, extension block (both bytes).
+        for pos in [34, 35, 36, 43, 45, 46] {
+            for v in 0..=255u8 {
+                let mut b = base.clone();
+                b[pos] = v;
+                bodies.push(b);
+            }
+        }
+        for b in &bodies {
+            assert_eq!(ours_fixed(b), tls_parser_fixed(b), "{b:02x?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fixed_fields_match_tls_parser(
+            sid_len in 0u8..40,
+            // Small bytes make the length fields fit often.
+            tail in proptest::collection::vec(
+                proptest::prop_oneof![proptest::num::u8::ANY, 0u8..8], 0..80),
+        ) {
+            let mut body = vec![3, 3];
+            body.extend_from_slice(&[0; 32]);
+            body.push(sid_len);
+            body.extend_from_slice(&tail);
+            proptest::prop_assert_eq!(ours_fixed(&body), tls_parser_fixed(&body));
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use crate::grease::is_grease;
 use crate::hello::{ClientHello, HelloFormat, ServerHello};
-use crate::hex::{ascii_string, push_dec, push_hex_bytes};
+use crate::hex::{ascii_string, hex_array, push_dec16_sep};
 use md5::{Digest, Md5};
 
 /// A JA3-family fingerprint: the full string and its md5.
@@ -19,22 +19,28 @@ pub struct Ja3 {
 impl Ja3 {
     fn from_full(full: Vec<u8>) -> Ja3 {
         let digest = Md5::digest(&full);
-        let mut hash = Vec::with_capacity(32);
-        push_hex_bytes(&mut hash, &digest);
+        let hash: [u8; 32] = hex_array(&digest);
         Ja3 {
             full: ascii_string(full),
-            hash: ascii_string(hash),
+            hash: std::str::from_utf8(&hash).expect("hex is ASCII").to_owned(),
         }
     }
 }
 
-fn push_list(out: &mut Vec<u8>, values: impl Iterator<Item = u32>) {
-    for (i, v) in values.enumerate() {
-        if i > 0 {
-            out.push(b'-');
-        }
-        push_dec(out, v);
+/// Appends the values `-`-joined.
+fn push_list(out: &mut Vec<u8>, values: impl Iterator<Item = u16>) {
+    let start = out.len();
+    for v in values {
+        push_dec16_sep(out, v, b'-');
     }
+    if out.len() > start {
+        out.pop();
+    }
+}
+
+/// Room for a list: at most 5 digits and a separator per value.
+fn dec_room(list_len: usize) -> usize {
+    list_len * 6
 }
 
 /// JA3 of a ClientHello; `None` for SSLv2-format hellos (no reference computes one).
@@ -42,32 +48,34 @@ pub fn ja3(ch: &ClientHello) -> Option<Ja3> {
     if ch.format == HelloFormat::SslV2 {
         return None;
     }
-    let mut s = Vec::with_capacity(256);
-    push_dec(&mut s, ch.legacy_version as u32);
-    s.push(b',');
+    // One exact-enough allocation; the word writers need 8 bytes of slack.
+    let mut s = Vec::with_capacity(
+        dec_room(1 + ch.ciphers.len() + ch.extensions.len() + ch.supported_groups.len())
+            + 4 * ch.ec_point_formats.len()
+            + 16,
+    );
+    push_dec16_sep(&mut s, ch.legacy_version, b',');
     push_list(&mut s, non_grease(&ch.ciphers));
     s.push(b',');
     push_list(&mut s, non_grease(&ch.extensions));
     s.push(b',');
     push_list(&mut s, non_grease(&ch.supported_groups));
     s.push(b',');
-    push_list(&mut s, ch.ec_point_formats.iter().map(|&v| v as u32));
+    push_list(&mut s, ch.ec_point_formats.iter().map(|&v| v as u16));
     Some(Ja3::from_full(s))
 }
 
 /// JA3S of a ServerHello.
 pub fn ja3s(sh: &ServerHello) -> Ja3 {
-    let mut s = Vec::with_capacity(64);
-    push_dec(&mut s, sh.legacy_version as u32);
-    s.push(b',');
-    push_dec(&mut s, sh.cipher as u32);
-    s.push(b',');
+    let mut s = Vec::with_capacity(dec_room(2 + sh.extensions.len()) + 8);
+    push_dec16_sep(&mut s, sh.legacy_version, b',');
+    push_dec16_sep(&mut s, sh.cipher, b',');
     push_list(&mut s, non_grease(&sh.extensions));
     Ja3::from_full(s)
 }
 
-fn non_grease(list: &[u16]) -> impl Iterator<Item = u32> + '_ {
-    list.iter().filter(|&&v| !is_grease(v)).map(|&v| v as u32)
+fn non_grease(list: &[u16]) -> impl Iterator<Item = u16> + '_ {
+    list.iter().copied().filter(|&v| !is_grease(v))
 }
 
 #[cfg(test)]

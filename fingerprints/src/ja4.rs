@@ -7,7 +7,7 @@
 
 use crate::grease::is_grease;
 use crate::hello::{ClientHello, EXT_ALPN, EXT_SERVER_NAME};
-use crate::hex::{ascii_string, hex4, push_hex4, push_hex_bytes};
+use crate::hex::{ascii_string, hex_array, push_hex4_sep, push_sep_hex4};
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 
@@ -90,22 +90,28 @@ pub fn alpn_code(first_value: Option<&[u8]>) -> [u8; 2] {
     }
 }
 
-/// Appends sha256(s)[..12] in hex, or `000000000000` for an empty string.
-pub(crate) fn push_hash12(out: &mut Vec<u8>, s: &[u8]) {
+/// sha256(s)[..12] in hex, or `000000000000` for an empty string.
+fn hash12(s: &[u8]) -> [u8; 12] {
     if s.is_empty() {
-        out.extend_from_slice(b"000000000000");
+        *b"000000000000"
     } else {
-        let digest = Sha256::digest(s);
-        push_hex_bytes(out, &digest[..6]);
+        hex_array(&Sha256::digest(s))
     }
 }
 
+/// Appends sha256(s)[..12] in hex, or `000000000000` for an empty string.
+#[cfg(any(test, feature = "ja4plus"))]
+pub(crate) fn push_hash12(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(&hash12(s));
+}
+
+/// Appends the values in hex, `,`-joined.
 pub(crate) fn push_hex_list(out: &mut Vec<u8>, list: &[u16]) {
-    for (i, &v) in list.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        push_hex4(out, v);
+    for &v in list {
+        push_hex4_sep(out, v, b',');
+    }
+    if !list.is_empty() {
+        out.pop();
     }
 }
 
@@ -117,27 +123,32 @@ pub(crate) fn push_count(out: &mut Vec<u8>, n: usize) {
 /// Lists of a hello rarely exceed this; longer ones spill to the heap.
 type List = SmallVec<[u16; 64]>;
 
-/// The parts shared by all forms: the `a` prefix, the lists and the signature algorithms.
+/// `list` without GREASE values.
+fn without_grease(list: &[u16]) -> List {
+    let mut buf = [0u16; 64];
+    if list.len() > buf.len() {
+        return list.iter().copied().filter(|&v| !is_grease(v)).collect();
+    }
+    // Branch-free compaction into a plain array: every value is written, only
+    // kept ones advance (n <= index < 64, so the mask never changes n).
+    let mut n = 0;
+    for &v in list {
+        buf[n & 63] = v;
+        n += !is_grease(v) as usize;
+    }
+    List::from_buf_and_len(buf, n)
+}
+
+/// The parts shared by all forms: the `a` prefix and the lists.
 struct Parts {
     a: [u8; 10],
     ciphers: List,
     exts: List,
-    sigs: SmallVec<[u8; 128]>,
 }
 
 fn parts(ch: &ClientHello, transport: Transport) -> Parts {
-    let ciphers: List = ch
-        .ciphers
-        .iter()
-        .copied()
-        .filter(|&v| !is_grease(v))
-        .collect();
-    let exts: List = ch
-        .extensions
-        .iter()
-        .copied()
-        .filter(|&v| !is_grease(v))
-        .collect();
+    let ciphers = without_grease(&ch.ciphers);
+    let exts = without_grease(&ch.extensions);
     let mut a = [0u8; 10];
     a[0] = transport.marker() as u8;
     a[1..3].copy_from_slice(version_code(ch.highest_version()).as_bytes());
@@ -149,23 +160,24 @@ fn parts(ch: &ClientHello, transport: Transport) -> Parts {
     a[4..6].copy_from_slice(&count2(ciphers.len()));
     a[6..8].copy_from_slice(&count2(exts.len()));
     a[8..10].copy_from_slice(&alpn_code(ch.alpn.first().map(Vec::as_slice)));
-    let mut sigs = SmallVec::new();
-    for (i, &v) in ch
-        .signature_algorithms
-        .iter()
-        .filter(|&&v| !is_grease(v))
-        .enumerate()
-    {
-        if i > 0 {
-            sigs.push(b',');
-        }
-        sigs.extend_from_slice(&hex4(v));
+    Parts { a, ciphers, exts }
+}
+
+/// Sorts a list: insertion sort for the usual dozen or two values, which costs
+/// fewer instructions than the general-purpose sort at this size.
+fn sort_small(list: &mut [u16]) {
+    if list.len() > 32 {
+        list.sort_unstable();
+        return;
     }
-    Parts {
-        a,
-        ciphers,
-        exts,
-        sigs,
+    for i in 1..list.len() {
+        let v = list[i];
+        let mut j = i;
+        while j > 0 && list[j - 1] > v {
+            list[j] = list[j - 1];
+            j -= 1;
+        }
+        list[j] = v;
     }
 }
 
@@ -177,41 +189,46 @@ fn count2(n: usize) -> [u8; 2] {
 /// JA4 (sorted) of a ClientHello carried by `transport`.
 pub fn ja4(ch: &ClientHello, transport: Transport) -> Ja4 {
     let mut p = parts(ch, transport);
-    p.ciphers.sort_unstable();
+    sort_small(&mut p.ciphers);
     p.exts.retain(|v| *v != EXT_SERVER_NAME && *v != EXT_ALPN);
-    p.exts.sort_unstable();
-    let (ja4, ja4_r) = assemble(&p);
+    sort_small(&mut p.exts);
+    let (ja4, ja4_r) = assemble(&p, &ch.signature_algorithms);
     Ja4 { ja4, ja4_r }
 }
 
 /// JA4 original-order forms of a ClientHello.
 pub fn ja4_original(ch: &ClientHello, transport: Transport) -> Ja4Original {
-    let (ja4_o, ja4_ro) = assemble(&parts(ch, transport));
+    let (ja4_o, ja4_ro) = assemble(&parts(ch, transport), &ch.signature_algorithms);
     Ja4Original { ja4_o, ja4_ro }
 }
 
-/// Builds (hashed, raw) from the parts.
-fn assemble(p: &Parts) -> (String, String) {
-    let mut raw = Vec::with_capacity(12 + p.ciphers.len() * 5 + p.exts.len() * 5 + p.sigs.len());
+/// Builds (hashed, raw) from the parts and the signature algorithms (GREASE dropped).
+fn assemble(p: &Parts, sigs: &[u16]) -> (String, String) {
+    // 5 bytes per value, 8 bytes of slack for the word writers.
+    let mut raw = Vec::with_capacity(20 + (p.ciphers.len() + p.exts.len() + sigs.len()) * 5);
     raw.extend_from_slice(&p.a);
     raw.push(b'_');
     let c_start = raw.len();
-    push_hex_list(&mut raw, &p.ciphers[..]);
+    push_hex_list(&mut raw, &p.ciphers);
     let c_end = raw.len();
     raw.push(b'_');
     let e_start = raw.len();
-    push_hex_list(&mut raw, &p.exts[..]);
-    if !p.sigs.is_empty() {
-        raw.push(b'_');
-        raw.extend_from_slice(&p.sigs);
+    push_hex_list(&mut raw, &p.exts);
+    let mut sep = b'_';
+    for &v in sigs.iter().filter(|&&v| !is_grease(v)) {
+        push_sep_hex4(&mut raw, sep, v);
+        sep = b',';
     }
-    let mut hashed = Vec::with_capacity(36);
-    hashed.extend_from_slice(&p.a);
-    hashed.push(b'_');
-    push_hash12(&mut hashed, &raw[c_start..c_end]);
-    hashed.push(b'_');
-    push_hash12(&mut hashed, &raw[e_start..]);
-    (ascii_string(hashed), ascii_string(raw))
+    let mut hashed = [0u8; 36];
+    hashed[..10].copy_from_slice(&p.a);
+    hashed[10] = b'_';
+    hashed[11..23].copy_from_slice(&hash12(&raw[c_start..c_end]));
+    hashed[23] = b'_';
+    hashed[24..].copy_from_slice(&hash12(&raw[e_start..]));
+    let hashed = std::str::from_utf8(&hashed)
+        .expect("fingerprint builders write ASCII only")
+        .to_owned();
+    (hashed, ascii_string(raw))
 }
 
 #[cfg(test)]
@@ -350,6 +367,17 @@ mod tests {
         // with four sections.
         assert_eq!(&alpn_code(Some(b"x_")), b"x9");
         assert_eq!(&alpn_code(Some(b"-acme-")), b"99");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sort_small_sorts(mut v in proptest::collection::vec(
+            proptest::prop_oneof![proptest::num::u16::ANY, 0u16..4, proptest::strategy::Just(u16::MAX)], 0..40)) {
+            let mut want = v.clone();
+            want.sort_unstable();
+            sort_small(&mut v);
+            proptest::prop_assert_eq!(v, want);
+        }
     }
 
     #[test]

@@ -18,6 +18,13 @@
 # fills the flow table touches ~0.7 GB. The table shows the probe's median next
 # to each row, and the system (kernel) part of the CPU time.
 #
+# The table also shows the MB the command read from disk: on a machine whose
+# page cache does not keep the files (the sandbox this was written on drops
+# cached pages within seconds), reads that go to disk land in the kernel's CPU
+# time; put FLOODS_DIR on tmpfs (FLOODS_DIR=/dev/shm/shakedown-floods, 3.6 GB
+# at full scale) to measure the processing alone, as a sensor reading a port
+# would.
+#
 # One more run of each (untimed) writes the records and checks that every
 # legitimate connection, and every attack connection that carries a real hello,
 # came out exactly once with its reference values; the summary counters of that
@@ -87,14 +94,14 @@ measure() { # kind command: appends "kind command cpu wall rss_kb sys probe" to 
     local extra=(--quiet -o /dev/null)
     [ "$cmd" = replay ] && extra=(--quiet --decisions /dev/null)
     # shellcheck disable=SC2046
-    if ! /usr/bin/time -f "%U %S %e %M" -o "$tf" $(run "$kind" "$cmd" "${extra[@]}") \
+    if ! /usr/bin/time -f "%U %S %e %M %I" -o "$tf" $(run "$kind" "$cmd" "${extra[@]}") \
         >/dev/null 2>"$err" </dev/null || grep -q panicked "$err"; then
         echo "bench-floods: $cmd $kind FAILED (stderr: $err)" >&2
         status=1
     fi
-    read -r user sys wall rss < <(tail -n 1 "$tf")
+    read -r user sys wall rss inputs < <(tail -n 1 "$tf")
     rm -f "$tf"
-    echo "$kind $cmd $(echo "$user + $sys" | bc) $wall $rss $sys $probe" >> "$DIR/raw.txt"
+    echo "$kind $cmd $(echo "$user + $sys" | bc) $wall $rss $sys $probe $inputs" >> "$DIR/raw.txt"
 }
 
 : > "$DIR/raw.txt"
@@ -126,8 +133,9 @@ manifest = json.load(open(os.path.join(d, "manifest.json")))
 templates = json.load(open(os.path.join(d, "templates.json")))
 raw = collections.defaultdict(list)
 for line in open(os.path.join(d, "raw.txt")):
-    kind, cmd, cpu, wall, rss, sys_s, probe = line.split()
-    raw[(kind, cmd)].append((float(cpu), float(wall), int(rss), float(sys_s), float(probe)))
+    kind, cmd, cpu, wall, rss, sys_s, probe, inputs = line.split()
+    raw[(kind, cmd)].append((float(cpu), float(wall), int(rss), float(sys_s), float(probe),
+                             int(inputs) * 512 / 1e6))
 
 def sig(s):
     return "_".join(s.split(":")[:4]) if s else None
@@ -172,8 +180,8 @@ print("Machine: %s, %d cores, %s; load average (1 min) before the runs: %s, afte
 print("Limits: max_flows %s, other limits at their defaults; RSS cap %d MB; median of %d runs"
       % (max_flows, cap_mb, runs))
 print()
-print("| file | packets | command | CPU s | of which sys | wall s | packets/s (CPU) | vs normal | peak RSS MB | under cap | page first touch µs | connections right | bounds hit |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| file | packets | command | CPU s | of which sys | wall s | packets/s (CPU) | vs normal | peak RSS MB | under cap | page first touch µs | disk MB read | connections right | bounds hit |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 pps = {}
 for kind in kinds:
     for cmd in ("fingerprint", "replay"):
@@ -185,20 +193,22 @@ for kind in kinds:
         rss = max(x[2] for x in v) / 1024
         sys_s = statistics.median(x[3] for x in v)
         probe = statistics.median(x[4] for x in v)
+        disk = statistics.median(x[5] for x in v)
         packets = manifest[kind]["packets"]
         pps[(kind, cmd)] = packets / cpu
         ratio = pps[(kind, cmd)] / pps[("normal", cmd)] if ("normal", cmd) in pps else float("nan")
         good, total = check(kind, "fingerprint" if cmd == "fingerprint" else "replay")
-        print("| %s | %s | %s | %.2f | %.2f | %.2f | %s | %.2fx | %.0f | %s | %.1f | %s | %s |" % (
+        print("| %s | %s | %s | %.2f | %.2f | %.2f | %s | %.2fx | %.0f | %s | %.1f | %.0f | %s | %s |" % (
             kind, format(packets, ","), cmd, cpu, sys_s, wall, format(round(packets / cpu), ","),
-            ratio, rss, "yes" if rss <= cap_mb else "**no**", probe, "%d/%d" % (good, total),
-            counters(kind, cmd)))
+            ratio, rss, "yes" if rss <= cap_mb else "**no**", probe, disk,
+            "%d/%d" % (good, total), counters(kind, cmd)))
 print()
 print("vs normal: packets/s of CPU time relative to normal.pcap with the same command "
       "(issue #6 target: at least 0.50x). connections right: legitimate connections "
       "(and attack connections carrying real hellos) found once with their reference "
       "values (fingerprint: SNI, JA3, JA3S, JA4 in 4 forms, JA4T; replay --flows: SNI, "
       "JA3, JA4, JA4T). page first touch: median of the probe run just before "
-      "the row's timed runs (microseconds to write a fresh 4 KiB page).")
+      "the row's timed runs (microseconds to write a fresh 4 KiB page). disk MB read: "
+      "median of the timed runs (file system inputs).")
 PY
 exit $status

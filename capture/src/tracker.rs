@@ -1754,6 +1754,71 @@ mod tests {
         });
     }
 
+    /// The end of input ends every flow once, in id order, and leaves an empty
+    /// table whose slots are reused by the flows that come after.
+    #[test]
+    fn flush_ends_every_flow_in_order_and_leaves_a_reusable_table() {
+        let mut tracker = Tracker::new(TrackerConfig {
+            max_flows: 8,
+            ..TrackerConfig::default()
+        });
+        let server = [203, 0, 113, 10];
+        let t0 = 1_700_000_000 * SEC;
+        let mut ends = Vec::new();
+        // Six flows (SYN then ACK: each gets a slot), one bare SYN left waiting.
+        for n in 1..=6 {
+            let client = [10, 0, 0, n];
+            run(
+                &mut tracker,
+                t0,
+                &segment(client, 1, server, 443, "S"),
+                &mut ends,
+            );
+            run(
+                &mut tracker,
+                t0 + 1,
+                &segment(client, 1, server, 443, "A"),
+                &mut ends,
+            );
+        }
+        run(
+            &mut tracker,
+            t0 + 2,
+            &segment([10, 0, 0, 9], 1, server, 443, "S"),
+            &mut ends,
+        );
+        assert_eq!(tracker.active_flows(), 7);
+        let mut flush_ends = Vec::new();
+        tracker.flush(&mut |ev| {
+            if let FlowEvent::End(e) = ev {
+                flush_ends.push((e.id, e.reason));
+            }
+        });
+        let want: Vec<(u64, EndReason)> = (0..7).map(|id| (id, EndReason::EndOfInput)).collect();
+        assert_eq!(flush_ends, want);
+        assert_eq!(tracker.active_flows(), 0);
+        assert_eq!(tracker.stats().flows_at_end_of_input, 7);
+        // The same addresses again: new flows, found again by their next packet.
+        for n in 1..=8 {
+            let client = [10, 0, 0, n];
+            run(
+                &mut tracker,
+                t0 + 10,
+                &segment(client, 1, server, 443, "S"),
+                &mut ends,
+            );
+            run(
+                &mut tracker,
+                t0 + 11,
+                &segment(client, 1, server, 443, "A"),
+                &mut ends,
+            );
+        }
+        assert_eq!(tracker.active_flows(), 8);
+        assert!(ends.is_empty(), "nothing ended or was evicted: {ends:?}");
+        assert_eq!(tracker.stats().flows_tcp, 7 + 8);
+    }
+
     /// A bare SYN waits apart from the flow table; the connection's next
     /// packet makes the flow, which then has the SYN's id, time and count as if
     /// the table had seen it.

@@ -124,6 +124,19 @@ pub struct TrackerStats {
     pub records_not_kept: u64,
 }
 
+impl TrackerStats {
+    /// Counts a flow's end by its reason (closed flows are counted when they
+    /// close; a reused flow by `flows_reused`, where it is detected).
+    fn count_end(&mut self, reason: EndReason) {
+        match reason {
+            EndReason::Idle => self.flows_ended_idle += 1,
+            EndReason::Evicted => self.flows_evicted += 1,
+            EndReason::EndOfInput => self.flows_at_end_of_input += 1,
+            EndReason::Reused | EndReason::Closed => {}
+        }
+    }
+}
+
 /// A value with the capture time it was seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timed<T> {
@@ -603,10 +616,9 @@ impl FlowTable {
             .filter_map(|(i, f)| Some((i as u32, f.as_ref()?)))
     }
 
-    /// Takes a slot's flow out (found in the index by hash and slot: no other
-    /// flow is read) and frees the slot.
     /// Drops the flow in `slot` where it lies (a flow is ~0.4 KB: moving it
-    /// out to drop it would copy it) and frees the slot.
+    /// out to drop it would copy it) and frees the slot; its index entry is
+    /// found by hash and slot, so no other flow is read.
     fn free_slot(&mut self, slot: u32) {
         let Some(flow) = self.slot(slot) else { return };
         let hash = self.hash(&flow.key);
@@ -768,8 +780,7 @@ impl Tracker {
                 });
             if reused {
                 self.shared.stats.flows_reused += 1;
-                self.end_in_slot(at, EndReason::Reused, sink);
-                self.flows.free_slot(at);
+                self.remove_flow(at, EndReason::Reused, sink);
                 slot = None;
             }
         }
@@ -1021,14 +1032,9 @@ impl Tracker {
     /// The End of a connection that sent only a SYN (and its retransmissions).
     fn end_syn_only(&mut self, s: SynOnly, reason: EndReason, sink: &mut impl FnMut(FlowEvent)) {
         let stats = &mut self.shared.stats;
-        match reason {
-            EndReason::Idle => stats.flows_ended_idle += 1,
-            EndReason::Evicted => {
-                stats.flows_evicted += 1;
-                stats.syn_only_evicted += 1;
-            }
-            EndReason::EndOfInput => stats.flows_at_end_of_input += 1,
-            EndReason::Reused | EndReason::Closed => {}
+        stats.count_end(reason);
+        if reason == EndReason::Evicted {
+            stats.syn_only_evicted += 1;
         }
         let at = usize::from(s.src_at);
         let (client, server) = (s.key.endpoint(at), s.key.endpoint(1 - at));
@@ -1050,9 +1056,15 @@ impl Tracker {
         })));
     }
 
-    /// Emits what a flow taken out of the table still owes and releases its buffers.
-    /// Sends what the flow in `slot` still owes (hellos, its End) as it leaves
-    /// the table; the caller then frees the slot.
+    /// Ends the flow in `slot` and frees the slot.
+    fn remove_flow(&mut self, slot: u32, reason: EndReason, sink: &mut impl FnMut(FlowEvent)) {
+        self.end_in_slot(slot, reason, sink);
+        self.flows.free_slot(slot);
+    }
+
+    /// Sends what the flow in `slot` still owes (hellos, its End) and releases
+    /// its buffers; the slot itself is freed by `remove_flow`, or all at once
+    /// by `flush`.
     fn end_in_slot(&mut self, slot: u32, reason: EndReason, sink: &mut impl FnMut(FlowEvent)) {
         let shared = &mut self.shared;
         let Some(flow) = self.flows.slot_mut(slot).as_mut() else {
@@ -1074,12 +1086,7 @@ impl Tracker {
         if flow.closed {
             return; // its End was sent at close time
         }
-        match reason {
-            EndReason::Idle => shared.stats.flows_ended_idle += 1,
-            EndReason::Evicted => shared.stats.flows_evicted += 1,
-            EndReason::EndOfInput => shared.stats.flows_at_end_of_input += 1,
-            EndReason::Reused | EndReason::Closed => {}
-        }
+        shared.stats.count_end(reason);
         sink(FlowEvent::End(Box::new(flow.take_end(reason))));
     }
 
@@ -1130,16 +1137,14 @@ impl Tracker {
             };
             if self.now.nanos_since(flow.last_ts) >= self.timeout_of(flow) {
                 self.flows.pop_oldest(from_heap);
-                self.end_in_slot(e.slot, EndReason::Idle, sink);
-                self.flows.free_slot(e.slot);
+                self.remove_flow(e.slot, EndReason::Idle, sink);
             } else if flow.last_ts > e.ts {
                 let ts = flow.last_ts;
                 self.flows.pop_oldest(from_heap);
                 self.flows.seen.push(Queued { ts, ..e });
             } else if evict && self.flows.len() >= self.shared.cfg.max_flows {
                 self.flows.pop_oldest(from_heap);
-                self.end_in_slot(e.slot, EndReason::Evicted, sink);
-                self.flows.free_slot(e.slot);
+                self.remove_flow(e.slot, EndReason::Evicted, sink);
                 return true;
             } else {
                 return false;

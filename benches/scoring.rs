@@ -8,6 +8,7 @@ use shakedown::config::Config;
 use shakedown::features::Exchange;
 use shakedown::observations::{ConnEnd, ConnStart};
 use shakedown::population::PopulationBook;
+use shakedown::proposal::Fingerprints;
 use shakedown_capture::Timestamp;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -15,26 +16,33 @@ use std::sync::Arc;
 const NS: i64 = 1_000_000_000;
 
 fn connections(n: u32) -> Vec<(Arc<ConnStart>, Exchange, Arc<ConnEnd>)> {
-    let stacks: Vec<Arc<str>> = (0..8)
-        .map(|i| Arc::from(format!("t13d1516h2_8daaf6152771_e5627efa2a{i:02}")))
+    // As the pipeline hands them out: one shared set per stack.
+    let stacks: Vec<Arc<Fingerprints>> = (0..8)
+        .map(|i| {
+            let ja4 = format!("t13d1516h2_8daaf6152771_e5627efa2a{i:02}");
+            Arc::new(Fingerprints {
+                ja4_tcp: Some(Arc::from(format!("{ja4}~64240_2-4-8-1-3_1460_7_64_df"))),
+                ja4: Some(Arc::from(ja4)),
+                ja3: Some(Arc::from("e7d705a3286e19ea42f587b344ee6865")),
+                tcp_sig: Some(Arc::from("64240_2-4-8-1-3_1460_7_64_df")),
+                class: None,
+                stack: None,
+            })
+        })
         .collect();
     (0..n)
         .map(|i| {
             // 20,000 clients, each back every few seconds.
             let client = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (i % 20_000)));
             let ts = Timestamp(1_700_000_000 * NS + i as i64 * NS / 1000);
-            let ja4 = stacks[(i % 8) as usize].clone();
+            let fingerprints = stacks[(i % 8) as usize].clone();
             let start = Arc::new(ConnStart {
                 id: i as u64,
                 client,
                 hello_ts: ts,
                 observed_at: ts,
-                ja4: Some(ja4.clone()),
-                ja3: Some(Arc::from("e7d705a3286e19ea42f587b344ee6865")),
-                tcp_sig: Some(Arc::from("64240_2-4-8-1-3_1460_7_64_df")),
-                ja4_tcp: Some(Arc::from(format!("{ja4}~64240_2-4-8-1-3_1460_7_64_df"))),
+                fingerprints,
                 class: None,
-                class_name: None,
                 sni_present: true,
                 resumption: false,
             });

@@ -108,7 +108,7 @@ struct ClientState {
     last_request: Option<Timestamp>,
     fingerprints: Vec<(Arc<str>, Timestamp)>,
     /// Fingerprints of the latest connection (for decisions).
-    latest: Fingerprints,
+    latest: Arc<Fingerprints>,
     latest_class: Option<ClientClass>,
     latest_population: Option<Arc<str>>,
     /// Fingerprint populations this client belonged to (learning), at most MAX_FPS.
@@ -217,7 +217,7 @@ impl ClientBook {
             run_requests: 0,
             last_request: None,
             fingerprints: Vec::new(),
-            latest: Fingerprints::default(),
+            latest: Arc::default(),
             latest_class: None,
             latest_population: None,
             populations: Vec::new(),
@@ -256,14 +256,9 @@ impl ClientBook {
         let st = self.state(s.client, now);
         st.connections += 1;
         st.window.at(now, bucket_ns).connections += 1;
-        st.latest = Fingerprints {
-            ja4: s.ja4.clone(),
-            ja3: s.ja3.clone(),
-            tcp_sig: s.tcp_sig.clone(),
-            ja4_tcp: s.ja4_tcp.clone(),
-            class: s.class.map(ClientClass::as_str),
-            stack: s.class_name.clone(),
-        };
+        if !Arc::ptr_eq(&st.latest, &s.fingerprints) {
+            st.latest = s.fingerprints.clone();
+        }
         st.latest_class = s.class;
         st.latest_population = s.population_key().cloned();
         if let Some(p) = &st.latest_population {
@@ -271,7 +266,7 @@ impl ClientBook {
                 st.populations.push(p.clone());
             }
         }
-        if let Some(ja4) = &s.ja4 {
+        if let Some(ja4) = s.ja4() {
             let window_start = Timestamp(now.0 - ctx.cfg.windows.client_s as i64 * NS);
             st.fingerprints.retain(|(_, t)| *t >= window_start);
             if let Some(entry) = st.fingerprints.iter_mut().find(|(f, _)| f == ja4) {
@@ -453,7 +448,7 @@ impl ClientBook {
 
 /// Evidence from the client's TLS/TCP stack alone (known at the first ClientHello).
 fn stack_reasons(s: &ConnStart, ctx: &Context, ev: &mut Evidence) {
-    let name = || s.class_name.as_deref().unwrap_or("unknown stack");
+    let name = || s.class_name().unwrap_or("unknown stack");
     match s.class {
         Some(ClientClass::Malicious) => ev.add(
             "known_malicious_fingerprint",
@@ -783,14 +778,17 @@ mod tests {
             client: ip.parse().unwrap(),
             hello_ts: Timestamp((ts_s * 1e9) as i64),
             observed_at: Timestamp((ts_s * 1e9) as i64),
-            ja4: Some("t13d1812h1_85036bcba153_b26ce05bbdd6".into()),
-            ja3: None,
-            tcp_sig: Some("64240:2-4-8-1-3:1460:7:64:df".into()),
-            ja4_tcp: Some(
-                "t13d1812h1_85036bcba153_b26ce05bbdd6~64240:2-4-8-1-3:1460:7:64:df".into(),
-            ),
+            fingerprints: Arc::new(Fingerprints {
+                ja4: Some("t13d1812h1_85036bcba153_b26ce05bbdd6".into()),
+                ja3: None,
+                tcp_sig: Some("64240:2-4-8-1-3:1460:7:64:df".into()),
+                ja4_tcp: Some(
+                    "t13d1812h1_85036bcba153_b26ce05bbdd6~64240:2-4-8-1-3:1460:7:64:df".into(),
+                ),
+                class: class.map(ClientClass::as_str),
+                stack: Some("Python requests".into()),
+            }),
             class,
-            class_name: Some("Python requests".into()),
             sni_present: true,
             resumption: false,
         })

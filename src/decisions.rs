@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use shakedown_capture::Timestamp;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::sync::Arc;
 
 pub const SCHEMA_VERSION: u32 = 1;
 const NS: i64 = 1_000_000_000;
@@ -52,7 +53,7 @@ pub struct Decision {
     pub expires_at: Option<String>,
     pub duration_s: Option<u64>,
     pub sensor: String,
-    pub fingerprints: Fingerprints,
+    pub fingerprints: Arc<Fingerprints>,
     /// For a renewal: the id of the block it extends.
     pub renews: Option<String>,
     /// For an unblock: the id of the block it ends.
@@ -405,7 +406,7 @@ mod tests {
             score,
             reasons: vec![Reason::new("test", score, "t".into())],
             first_seen: Timestamp(0),
-            fingerprints: Fingerprints::default(),
+            fingerprints: Arc::default(),
             origin: None,
         }
     }

@@ -3,6 +3,7 @@
 //! exchanges as they happen, and its end (a summary).
 
 use crate::features::Exchange;
+use crate::proposal::Fingerprints;
 use shakedown_capture::Timestamp;
 use shakedown_fingerprints::reputation::ClientClass;
 use std::net::IpAddr;
@@ -18,13 +19,10 @@ pub struct ConnStart {
     /// Capture time when the start was observed: decisions taken on it carry
     /// this time (equal to `hello_ts` when the hello is seen as it happens).
     pub observed_at: Timestamp,
-    pub ja4: Option<Arc<str>>,
-    pub ja3: Option<Arc<str>>,
-    pub tcp_sig: Option<Arc<str>>,
-    /// `ja4~tcp_sig`: the client's TLS stack on its TCP/IP stack.
-    pub ja4_tcp: Option<Arc<str>>,
+    /// JA4, JA3, TCP signature, `ja4~tcp_sig` and the reputation match:
+    /// shared by every connection of the same stacks.
+    pub fingerprints: Arc<Fingerprints>,
     pub class: Option<ClientClass>,
-    pub class_name: Option<Arc<str>>,
     pub sni_present: bool,
     pub resumption: bool,
 }
@@ -32,7 +30,16 @@ pub struct ConnStart {
 impl ConnStart {
     /// The key of the fingerprint population this connection belongs to.
     pub fn population_key(&self) -> Option<&Arc<str>> {
-        self.ja4_tcp.as_ref().or(self.ja4.as_ref())
+        self.fingerprints.population_key()
+    }
+
+    pub fn ja4(&self) -> Option<&Arc<str>> {
+        self.fingerprints.ja4.as_ref()
+    }
+
+    /// The reputation database's name for the client's stack.
+    pub fn class_name(&self) -> Option<&str> {
+        self.fingerprints.stack.as_deref()
     }
 }
 

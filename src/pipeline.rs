@@ -20,7 +20,7 @@ use crate::model::Model;
 use crate::observations::{ConnEnd, ConnStart, Observation};
 use crate::population::{PopulationBook, PopulationSummary};
 use crate::proposal::Proposal;
-use crate::stack_names::StackNameBook;
+use crate::stack_names::{fixed_hash, StackNameBook};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use hashbrown::HashMap;
 use shakedown_capture::tracker::{Connection, EndReason};
@@ -111,6 +111,7 @@ pub struct FlowRecord {
 
 struct Tracked {
     start: Arc<ConnStart>,
+    population_hash: Option<u64>,
     server_hello: bool,
     exchanges: ExchangeTracker,
     small: u32,
@@ -223,9 +224,11 @@ impl Dispatcher {
 
     fn shard<T: Hash>(&self, key: &T) -> usize {
         // A fixed hash (not the random per-process one): shards are the same in every run.
-        let mut h = std::hash::DefaultHasher::new();
-        key.hash(&mut h);
-        (std::hash::Hasher::finish(&h) % self.workers.len() as u64) as usize
+        self.shard_of(fixed_hash(key))
+    }
+
+    fn shard_of(&self, hash: u64) -> usize {
+        (hash % self.workers.len() as u64) as usize
     }
 
     fn client_shard(&self, ip: &IpAddr) -> usize {
@@ -253,10 +256,11 @@ impl Dispatcher {
         let _ = self.workers[worker].send(WorkItem::Batch(batch));
     }
 
-    /// Routes an observation to the client's worker and, if asked, the population's.
-    fn route(&mut self, client: &IpAddr, population: Option<&Arc<str>>, obs: Observation) {
+    /// Routes an observation to the client's worker and, if asked, the
+    /// population's (given by the fixed hash of its key).
+    fn route(&mut self, client: &IpAddr, population: Option<u64>, obs: Observation) {
         let cw = self.client_shard(client);
-        match population.map(|p| self.shard(p)) {
+        match population.map(|h| self.shard_of(h)) {
             Some(pw) if pw == cw => self.send(cw, Role::Both, obs),
             Some(pw) => {
                 self.send(cw, Role::Client, obs.clone());
@@ -359,40 +363,29 @@ impl Dispatcher {
     /// The first ClientHello: fingerprints, and the connection's start.
     fn on_client_hello(&mut self, conn: &Connection) {
         let ch = conn.client_hellos.first();
-        let stack = ch.map(|h| {
-            let fp = self.cache.client(&h.value, conn.transport);
-            self.names.stack(&fp, &self.reputation)
-        });
-        let ja4 = stack.as_ref().map(|s| s.ja4.clone());
-        let (tcp_sig, ja4_tcp) = match &conn.client_syn {
-            Some(syn) => {
-                let (sig, pair) = self.names.tcp(syn, ja4.as_deref());
-                (Some(sig), pair)
-            }
-            None => (None, ja4.clone()),
-        };
+        let fp = ch.map(|h| self.cache.client(&h.value, conn.transport));
+        let stack = self
+            .names
+            .connection(fp.as_ref(), conn.client_syn.as_ref(), &self.reputation);
+        let population_hash = stack.population_hash;
         let start = Arc::new(ConnStart {
             id: conn.id,
             client: conn.client_ip,
             hello_ts: ch.map_or(conn.first_ts, |h| h.ts),
             observed_at: self.now,
-            ja4: ja4.clone(),
-            ja3: stack.as_ref().and_then(|s| s.ja3.clone()),
-            tcp_sig,
-            ja4_tcp,
-            class: stack.as_ref().and_then(|s| s.class),
-            class_name: stack.and_then(|s| s.class_name),
+            fingerprints: stack.fingerprints,
+            class: stack.class,
             sni_present: ch.is_some_and(|h| h.value.server_name.is_some()),
             resumption: ch.is_some_and(|h| h.value.offers_resumption()),
         });
         self.traffic.connections += 1;
-        if let Some(j) = &ja4 {
+        if let Some(j) = start.ja4() {
             if self.traffic.by_ja4.len() < 100_000 || self.traffic.by_ja4.contains_key(j) {
                 let e = self
                     .traffic
                     .by_ja4
                     .entry(j.clone())
-                    .or_insert((0, start.class_name.clone()));
+                    .or_insert((0, start.fingerprints.stack.clone()));
                 e.0 += 1;
             }
         }
@@ -405,6 +398,7 @@ impl Dispatcher {
             conn.id,
             Tracked {
                 start: start.clone(),
+                population_hash,
                 server_hello: false,
                 exchanges: ExchangeTracker::new(false),
                 small: 0,
@@ -414,8 +408,7 @@ impl Dispatcher {
                 client_port: conn.client_port,
             },
         );
-        let pop = start.population_key().cloned();
-        self.route(&conn.client_ip, pop.as_ref(), Observation::Start(start));
+        self.route(&conn.client_ip, population_hash, Observation::Start(start));
     }
 
     fn on_end(&mut self, end: &FlowEnd) {
@@ -466,12 +459,12 @@ impl Dispatcher {
                 dst_ip: t.server.0.to_string(),
                 dst_port: t.server.1,
                 sni: t.sni.clone(),
-                ja4: start.ja4.clone(),
-                ja3: start.ja3.clone(),
-                tcp_sig: start.tcp_sig.clone(),
-                ja4_tcp: start.ja4_tcp.clone(),
-                class: start.class.map(|c| c.as_str()),
-                stack: start.class_name.clone(),
+                ja4: start.fingerprints.ja4.clone(),
+                ja3: start.fingerprints.ja3.clone(),
+                tcp_sig: start.fingerprints.tcp_sig.clone(),
+                ja4_tcp: start.fingerprints.ja4_tcp.clone(),
+                class: start.fingerprints.class,
+                stack: start.fingerprints.stack.clone(),
                 duration_s: end.last_ts.nanos_since(end.first_ts) as f64 / 1e9,
                 packets: end.packets,
                 app_bytes: [ex.client_app_bytes, ex.server_app_bytes],
@@ -488,8 +481,7 @@ impl Dispatcher {
                 },
             });
         }
-        let pop = start.population_key().cloned();
-        self.route(&start.client, pop.as_ref(), Observation::End(summary));
+        self.route(&start.client, t.population_hash, Observation::End(summary));
     }
 
     /// Ends the run: workers drain, the sink releases everything, results return.

@@ -39,7 +39,7 @@ impl AddrStats {
 
 #[derive(Debug)]
 struct Population {
-    fingerprints: Fingerprints,
+    fingerprints: Arc<Fingerprints>,
     class: Option<ClientClass>,
     first_seen: Timestamp,
     connections: u64,
@@ -106,14 +106,7 @@ impl PopulationBook {
             self.queue.push_back((ts, key.clone()));
         }
         self.pops.entry(key.clone()).or_insert_with(|| Population {
-            fingerprints: Fingerprints {
-                ja4: s.ja4.clone(),
-                ja3: s.ja3.clone(),
-                tcp_sig: s.tcp_sig.clone(),
-                ja4_tcp: s.ja4_tcp.clone(),
-                class: s.class.map(ClientClass::as_str),
-                stack: s.class_name.clone(),
-            },
+            fingerprints: s.fingerprints.clone(),
             class: s.class,
             first_seen: ts,
             connections: 0,
@@ -402,12 +395,15 @@ mod tests {
             client: ip,
             hello_ts: Timestamp((t * 1e9) as i64),
             observed_at: Timestamp((t * 1e9) as i64),
-            ja4: Some("t13d1812h1_85036bcba153_b26ce05bbdd6".into()),
-            ja3: None,
-            tcp_sig: Some("sig".into()),
-            ja4_tcp: Some("t13d1812h1_85036bcba153_b26ce05bbdd6~sig".into()),
+            fingerprints: Arc::new(Fingerprints {
+                ja4: Some("t13d1812h1_85036bcba153_b26ce05bbdd6".into()),
+                ja3: None,
+                tcp_sig: Some("sig".into()),
+                ja4_tcp: Some("t13d1812h1_85036bcba153_b26ce05bbdd6~sig".into()),
+                class: class.map(ClientClass::as_str),
+                stack: None,
+            }),
             class,
-            class_name: None,
             sni_present: true,
             resumption: false,
         });

@@ -40,6 +40,14 @@ pub struct Fingerprints {
     pub stack: Option<Arc<str>>,
 }
 
+impl Fingerprints {
+    /// The key of the fingerprint population these belong to: the client's
+    /// TLS stack on its TCP/IP stack, or its TLS stack alone without a SYN.
+    pub fn population_key(&self) -> Option<&Arc<str>> {
+        self.ja4_tcp.as_ref().or(self.ja4.as_ref())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Proposal {
     pub decided_at: Timestamp,
@@ -49,7 +57,7 @@ pub struct Proposal {
     pub reasons: Vec<Reason>,
     /// When the target was first seen.
     pub first_seen: Timestamp,
-    pub fingerprints: Fingerprints,
+    pub fingerprints: Arc<Fingerprints>,
     /// Wall-clock time the observation behind the proposal left the capture
     /// thread (latency measurement only; never part of a decision).
     pub origin: Option<std::time::Instant>,

@@ -1,11 +1,14 @@
 //! The strings every connection of one client stack shares (JA4, JA3, the
 //! reputation match, the TCP signature and JA4+TCP), made once per stack and
-//! handed out as `Arc<str>` clones, so that a connection's start costs a few
-//! reference counts instead of five allocations and a `format!`.
+//! SYN signature and handed out as one shared [`Fingerprints`], so that a
+//! connection's start costs one reference count instead of five allocations
+//! and a `format!` (and the workers, which drop those references on other
+//! cores, touch one counter, not five).
 //!
 //! Bounded like the fingerprint memo it sits on: each table is cleared when
 //! full.
 
+use crate::proposal::Fingerprints;
 use hashbrown::HashMap;
 use shakedown_fingerprints::cache::ClientFingerprints;
 use shakedown_fingerprints::reputation::{ClientClass, Reputation};
@@ -24,6 +27,17 @@ pub struct StackNames {
     pub class_name: Option<Arc<str>>,
 }
 
+/// What every connection of one stack on one TCP/IP stack shares.
+#[derive(Debug, Clone)]
+pub struct SharedStack {
+    pub fingerprints: Arc<Fingerprints>,
+    pub class: Option<ClientClass>,
+    /// Fixed hash of the population key (`ja4~tcp_sig`, else `ja4`), made
+    /// once here so that routing a connection to its population's worker
+    /// hashes nothing.
+    pub population_hash: Option<u64>,
+}
+
 #[derive(Default)]
 pub struct StackNameBook {
     /// Keyed by the memoised fingerprints' address; the entry holds that `Arc`,
@@ -32,7 +46,24 @@ pub struct StackNameBook {
     tcp_sigs: HashMap<Box<[u8]>, Arc<str>>,
     /// Keyed by "ja4~tcp_sig".
     ja4_tcp: HashMap<Box<[u8]>, Arc<str>>,
+    /// Keyed by the addresses of the memoised fingerprints and of the TCP
+    /// signature (0 when absent); the entry holds both `Arc`s, so neither
+    /// address can be reused by another while it is here.
+    shared: HashMap<(usize, usize), SharedEntry>,
     buf: Vec<u8>,
+}
+
+struct SharedEntry {
+    _stack: Option<Arc<ClientFingerprints>>,
+    _sig: Option<Arc<str>>,
+    shared: SharedStack,
+}
+
+/// The fixed (not per-process random) hash the pipeline shards by.
+pub fn fixed_hash<T: std::hash::Hash + ?Sized>(key: &T) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    std::hash::Hasher::finish(&h)
 }
 
 impl StackNameBook {
@@ -68,6 +99,62 @@ impl StackNameBook {
         self.buf.push(b'~');
         self.buf.extend_from_slice(sig.as_bytes());
         (sig, Some(remember(&mut self.ja4_tcp, &self.buf)))
+    }
+}
+
+impl StackNameBook {
+    /// Everything a connection's start carries about its stacks, from its
+    /// memoised client fingerprints (if it had a ClientHello) and its SYN (if
+    /// one was seen).
+    pub fn connection(
+        &mut self,
+        fp: Option<&Arc<ClientFingerprints>>,
+        syn: Option<&TcpSyn>,
+        reputation: &Reputation,
+    ) -> SharedStack {
+        let names = fp.map(|fp| self.stack(fp, reputation));
+        let (sig, ja4_tcp) = match syn {
+            Some(syn) => {
+                let (sig, pair) = self.tcp(syn, names.as_ref().map(|n| &*n.ja4));
+                (Some(sig), pair)
+            }
+            None => (None, names.as_ref().map(|n| n.ja4.clone())),
+        };
+        let key = (
+            fp.map_or(0, |f| Arc::as_ptr(f) as usize),
+            sig.as_ref()
+                .map_or(0, |s| Arc::as_ptr(s) as *const u8 as usize),
+        );
+        if let Some(e) = self.shared.get(&key) {
+            return e.shared.clone();
+        }
+        let class = names.as_ref().and_then(|n| n.class);
+        let fingerprints = Fingerprints {
+            ja4: names.as_ref().map(|n| n.ja4.clone()),
+            ja3: names.as_ref().and_then(|n| n.ja3.clone()),
+            tcp_sig: sig.clone(),
+            ja4_tcp,
+            class: class.map(ClientClass::as_str),
+            stack: names.and_then(|n| n.class_name),
+        };
+        let population_hash = fingerprints.population_key().map(|k| fixed_hash(&**k));
+        let shared = SharedStack {
+            fingerprints: Arc::new(fingerprints),
+            class,
+            population_hash,
+        };
+        if self.shared.len() >= CAPACITY {
+            self.shared.clear();
+        }
+        self.shared.insert(
+            key,
+            SharedEntry {
+                _stack: fp.cloned(),
+                _sig: sig,
+                shared: shared.clone(),
+            },
+        );
+        shared
     }
 }
 
@@ -119,5 +206,32 @@ mod tests {
         let (sig2, pair2) = book.tcp(&syn, Some(&a.ja4));
         assert!(Arc::ptr_eq(&sig, &sig2) && Arc::ptr_eq(&pair.unwrap(), &pair2.unwrap()));
         assert_eq!(book.tcp(&syn, None).1, None);
+
+        // A connection's shared set: one per stack and SYN signature.
+        let c1 = book.connection(Some(&fp), Some(&syn), &rep);
+        let c2 = book.connection(Some(&cache.client(&ch, Transport::Tcp)), Some(&syn), &rep);
+        assert!(Arc::ptr_eq(&c1.fingerprints, &c2.fingerprints));
+        assert_eq!(c1.fingerprints.ja4.as_deref(), Some(&*a.ja4));
+        assert_eq!(c1.fingerprints.tcp_sig.as_deref(), Some(&*sig));
+        assert_eq!(
+            c1.fingerprints.ja4_tcp.as_deref(),
+            Some(format!("{}~{}", a.ja4, sig).as_str())
+        );
+        assert_eq!(
+            c1.population_hash,
+            c1.fingerprints.ja4_tcp.as_deref().map(fixed_hash)
+        );
+        let other_syn = TcpSyn::from_options(65535, &[2, 4, 5, 0xb4], 128, Some(true));
+        let c3 = book.connection(Some(&fp), Some(&other_syn), &rep);
+        assert!(!Arc::ptr_eq(&c1.fingerprints, &c3.fingerprints));
+        assert_ne!(c1.population_hash, c3.population_hash);
+        // Without a SYN the population is the JA4 alone; without a hello, the SYN's.
+        let no_syn = book.connection(Some(&fp), None, &rep);
+        assert_eq!(no_syn.fingerprints.ja4_tcp.as_deref(), Some(&*a.ja4));
+        assert_eq!(no_syn.population_hash, Some(fixed_hash(&*a.ja4)));
+        let no_hello = book.connection(None, Some(&syn), &rep);
+        assert_eq!(no_hello.fingerprints.ja4, None);
+        assert_eq!(no_hello.fingerprints.ja4_tcp, None);
+        assert_eq!(no_hello.population_hash, None);
     }
 }

@@ -6,7 +6,7 @@
 
 use shakedown::decisions::{Action, Decision, Mode, SCHEMA_VERSION};
 use shakedown::kafka_sink::{KafkaConfig, KafkaSink};
-use shakedown::proposal::{Fingerprints, Scope};
+use shakedown::proposal::Scope;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -43,7 +43,7 @@ fn main() -> anyhow::Result<()> {
             expires_at: Some("2030-01-01T01:00:00.000000Z".into()),
             duration_s: Some(3600),
             sensor: "bench".into(),
-            fingerprints: Fingerprints::default(),
+            fingerprints: Default::default(),
             renews: None,
             ends: None,
         };

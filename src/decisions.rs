@@ -60,6 +60,8 @@ pub struct Decision {
     pub ends: Option<String>,
 }
 
+/// A live block: what its renewal, expiry or lifting needs (the target is
+/// the key it is stored under).
 #[derive(Debug, Clone)]
 struct Active {
     id: String,
@@ -67,7 +69,20 @@ struct Active {
     score: f64,
     decided_at: Timestamp,
     expires_at: Timestamp,
-    proposal: Proposal,
+    first_seen: Timestamp,
+    fingerprints: Arc<Fingerprints>,
+}
+
+/// A target looked up by reference: `(scope, &value)` hashes and compares as
+/// the stored `(scope, value)` key, so a duplicate proposal (the common case
+/// in an attack) costs no allocation.
+#[derive(Hash)]
+struct TargetRef<'a>(Scope, &'a str);
+
+impl hashbrown::Equivalent<(Scope, String)> for TargetRef<'_> {
+    fn equivalent(&self, key: &(Scope, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
 }
 
 /// Counters of the book (run summary, metrics).
@@ -131,14 +146,13 @@ impl DecisionBook {
         }
     }
 
-    fn allowlisted(&self, p: &Proposal) -> bool {
-        match p.scope {
-            Scope::Ip => p.value.parse().is_ok_and(|ip| self.allow.allows_ip(&ip)),
+    fn allowlisted(&self, scope: Scope, value: &str, fingerprints: &Fingerprints) -> bool {
+        match scope {
+            Scope::Ip => value.parse().is_ok_and(|ip| self.allow.allows_ip(&ip)),
             Scope::IpRange => {
-                crate::config::Cidr::parse(&p.value).is_ok_and(|r| self.allow.overlaps(&r))
+                crate::config::Cidr::parse(value).is_ok_and(|r| self.allow.overlaps(&r))
             }
-            Scope::Ja4 | Scope::Ja4Tcp => p
-                .fingerprints
+            Scope::Ja4 | Scope::Ja4Tcp => fingerprints
                 .ja4
                 .as_deref()
                 .is_some_and(|j| self.allow.allows_ja4(j)),
@@ -159,13 +173,19 @@ impl DecisionBook {
         let mut covered: Vec<(Scope, String)> = self
             .active
             .iter()
-            .filter(|(_, a)| self.allowlisted(&a.proposal))
+            .filter(|((scope, value), a)| self.allowlisted(*scope, value, &a.fingerprints))
             .map(|(k, _)| k.clone())
             .collect();
         covered.sort();
         for key in covered {
             let a = self.active.remove(&key).expect("listed");
-            let d = self.unblock(&a, at, "allowlist", "allowlisted by a configuration reload");
+            let d = self.unblock(
+                &key,
+                &a,
+                at,
+                "allowlist",
+                "allowlisted by a configuration reload",
+            );
             self.lifted.push(d);
         }
     }
@@ -181,7 +201,13 @@ impl DecisionBook {
             let key = (scope, value);
             if self.active.get(&key).is_some_and(|a| a.expires_at == at) {
                 let a = self.active.remove(&key).expect("checked");
-                out.push(self.unblock(&a, at, "expired", "the block reached its expiry time"));
+                out.push(self.unblock(
+                    &key,
+                    &a,
+                    at,
+                    "expired",
+                    "the block reached its expiry time",
+                ));
             }
         }
     }
@@ -190,13 +216,12 @@ impl DecisionBook {
     pub fn offer(&mut self, p: Proposal, out: &mut Vec<Decision>) {
         let now = p.decided_at;
         self.advance(now, out);
-        if self.allowlisted(&p) {
+        if self.allowlisted(p.scope, &p.value, &p.fingerprints) {
             self.stats.allowlisted += 1;
             return;
         }
         let ttl = self.ttl(p.scope);
-        let key = (p.scope, p.value.clone());
-        if let Some(a) = self.active.get(&key) {
+        if let Some(a) = self.active.get(&TargetRef(p.scope, &p.value)) {
             if a.expires_at.nanos_since(now) > ttl / 2 {
                 self.stats.duplicates += 1;
                 return;
@@ -266,6 +291,7 @@ impl DecisionBook {
                     let a = self.active.remove(&k).expect("present");
                     self.stats.lifted_by_cap += 1;
                     out.push(self.unblock(
+                        &k,
                         &a,
                         now,
                         "cap",
@@ -305,7 +331,8 @@ impl DecisionBook {
                 score: p.score,
                 decided_at: p.decided_at,
                 expires_at,
-                proposal: p.clone(),
+                first_seen: p.first_seen,
+                fingerprints: p.fingerprints.clone(),
             },
         );
         self.expiries
@@ -334,25 +361,31 @@ impl DecisionBook {
         }
     }
 
-    fn unblock(&mut self, a: &Active, at: Timestamp, code: &'static str, text: &str) -> Decision {
+    fn unblock(
+        &mut self,
+        (scope, value): &(Scope, String),
+        a: &Active,
+        at: Timestamp,
+        code: &'static str,
+        text: &str,
+    ) -> Decision {
         self.stats.unblocks += 1;
-        let p = &a.proposal;
         Decision {
             schema_version: SCHEMA_VERSION,
-            id: decision_id(&self.sensor, Action::Unblock, p.scope, &p.value, at),
+            id: decision_id(&self.sensor, Action::Unblock, *scope, value, at),
             action: Action::Unblock,
-            scope: p.scope,
-            value: p.value.clone(),
+            scope: *scope,
+            value: value.clone(),
             mode: a.mode,
             score: a.score,
             severity: severity(a.score),
             reasons: vec![Reason::new(code, 0.0, text.to_string())],
-            first_seen: rfc3339_micros(p.first_seen),
+            first_seen: rfc3339_micros(a.first_seen),
             decided_at: rfc3339_micros(at),
             expires_at: None,
             duration_s: None,
             sensor: self.sensor.clone(),
-            fingerprints: p.fingerprints.clone(),
+            fingerprints: a.fingerprints.clone(),
             renews: None,
             ends: Some(a.id.clone()),
         }
@@ -361,7 +394,7 @@ impl DecisionBook {
     /// When the live block on a target was decided, if any.
     pub fn blocked_since(&self, scope: Scope, value: &str) -> Option<Timestamp> {
         self.active
-            .get(&(scope, value.to_string()))
+            .get(&TargetRef(scope, value))
             .map(|a| a.decided_at)
     }
 }

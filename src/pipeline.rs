@@ -49,8 +49,10 @@ enum Role {
 }
 
 enum WorkItem {
-    /// Observations in capture order (batched: one channel operation per batch).
-    Batch(Vec<(Role, Observation, Instant)>),
+    /// Observations in capture order (batched: one channel operation per
+    /// batch), and when the batch's first observation was made (one clock
+    /// read per batch; latencies measured from it are upper bounds).
+    Batch(Vec<(Role, Observation)>, Instant),
     /// A reloaded configuration: scoring thresholds for what comes next.
     Reconfigure(Arc<Config>),
     /// A newer learned model to score with from now on.
@@ -133,8 +135,9 @@ pub struct TrafficStats {
 
 /// Outcome of a pipeline run.
 pub struct PipelineResult {
-    /// Wall-clock microseconds from an observation leaving the capture thread
-    /// to the decision it caused being written (sample of at most 100,000).
+    /// Wall-clock microseconds from an observation being made on the capture
+    /// thread (the first of its batch: an upper bound) to the decision it
+    /// caused being written (sample of at most 100,000).
     pub decision_latency_us: Vec<u64>,
     pub book: BookStats,
     pub clients: Vec<ClientSummary>,
@@ -147,7 +150,7 @@ pub struct PipelineResult {
 /// The capture-thread side: turns flow events into observations and routes them.
 pub struct Dispatcher {
     workers: Vec<Sender<WorkItem>>,
-    batches: Vec<Vec<(Role, Observation, Instant)>>,
+    batches: Vec<(Vec<(Role, Observation)>, Instant)>,
     handles: Vec<JoinHandle<()>>,
     sink: Option<JoinHandle<BookStats>>,
     sink_results: Receiver<SinkResults>,
@@ -203,7 +206,9 @@ impl Dispatcher {
             .name("shakedown-sink".into())
             .spawn(move || sink(n, sink_rx, book, &mut emit, res_tx))?;
         Ok(Dispatcher {
-            batches: (0..n).map(|_| Vec::with_capacity(BATCH)).collect(),
+            batches: (0..n)
+                .map(|_| (Vec::with_capacity(BATCH), Instant::now()))
+                .collect(),
             workers,
             handles,
             sink: Some(sink),
@@ -240,20 +245,24 @@ impl Dispatcher {
     }
 
     fn send(&mut self, worker: usize, role: Role, obs: Observation) {
-        let batch = &mut self.batches[worker];
-        batch.push((role, obs, Instant::now()));
+        let (batch, first_made) = &mut self.batches[worker];
+        if batch.is_empty() {
+            *first_made = Instant::now();
+        }
+        batch.push((role, obs));
         if batch.len() >= BATCH {
             self.flush(worker);
         }
     }
 
     fn flush(&mut self, worker: usize) {
-        if self.batches[worker].is_empty() {
+        let (batch, first_made) = &mut self.batches[worker];
+        if batch.is_empty() {
             return;
         }
-        let batch = std::mem::replace(&mut self.batches[worker], Vec::with_capacity(BATCH));
+        let batch = std::mem::replace(batch, Vec::with_capacity(BATCH));
         // Replay never drops: a full queue makes the capture thread wait.
-        let _ = self.workers[worker].send(WorkItem::Batch(batch));
+        let _ = self.workers[worker].send(WorkItem::Batch(batch, *first_made));
     }
 
     /// Routes an observation to the client's worker and, if asked, the
@@ -573,8 +582,8 @@ fn worker(
     let mut pops = PopulationBook::new(max_pops, max_addrs);
     let mut out = Vec::new();
     for item in rx {
-        let batch = match item {
-            WorkItem::Batch(b) => b,
+        let (batch, sent) = match item {
+            WorkItem::Batch(b, sent) => (b, sent),
             WorkItem::Reconfigure(cfg) => {
                 ctx.cfg = cfg;
                 continue;
@@ -589,7 +598,7 @@ fn worker(
             }
             WorkItem::Stop => break,
         };
-        for (role, obs, sent) in batch {
+        for (role, obs) in batch {
             let before = out.len();
             let client = role != Role::Population;
             let population = role != Role::Client;

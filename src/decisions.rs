@@ -108,6 +108,8 @@ pub struct DecisionBook {
     brake_per_minute: u32,
     max_active: usize,
     active: HashMap<(Scope, String), Active>,
+    /// Entries of `active` in enforce mode.
+    enforced_count: usize,
     expiries: BinaryHeap<Reverse<(Timestamp, Scope, String)>>,
     recent_blocks: VecDeque<Timestamp>,
     brake_warned_at: Option<Timestamp>,
@@ -127,6 +129,7 @@ impl DecisionBook {
             brake_per_minute: cfg.decisions.brake_per_minute,
             max_active: cfg.decisions.max_active.max(1),
             active: HashMap::new(),
+            enforced_count: 0,
             expiries: BinaryHeap::new(),
             recent_blocks: VecDeque::new(),
             brake_warned_at: None,
@@ -178,7 +181,7 @@ impl DecisionBook {
             .collect();
         covered.sort();
         for key in covered {
-            let a = self.active.remove(&key).expect("listed");
+            let a = self.remove_active(&key).expect("listed");
             let d = self.unblock(
                 &key,
                 &a,
@@ -200,7 +203,7 @@ impl DecisionBook {
             self.expiries.pop();
             let key = (scope, value);
             if self.active.get(&key).is_some_and(|a| a.expires_at == at) {
-                let a = self.active.remove(&key).expect("checked");
+                let a = self.remove_active(&key).expect("checked");
                 out.push(self.unblock(
                     &key,
                     &a,
@@ -288,7 +291,7 @@ impl DecisionBook {
                 .map(|(k, a)| (k.clone(), a.score));
             match weakest {
                 Some((k, score)) if score < p.score => {
-                    let a = self.active.remove(&k).expect("present");
+                    let a = self.remove_active(&k).expect("present");
                     self.stats.lifted_by_cap += 1;
                     out.push(self.unblock(
                         &k,
@@ -314,16 +317,33 @@ impl DecisionBook {
         out.push(d);
     }
 
+    /// Live blocks in enforce mode (counted as they come and go: the cap is
+    /// checked on every new block).
     fn enforced(&self) -> usize {
-        self.active
-            .values()
-            .filter(|a| a.mode == Mode::Enforce)
-            .count()
+        debug_assert_eq!(
+            self.enforced_count,
+            self.active
+                .values()
+                .filter(|a| a.mode == Mode::Enforce)
+                .count()
+        );
+        self.enforced_count
+    }
+
+    fn remove_active(&mut self, key: &(Scope, String)) -> Option<Active> {
+        let a = self.active.remove(key)?;
+        if a.mode == Mode::Enforce {
+            self.enforced_count -= 1;
+        }
+        Some(a)
     }
 
     fn remember(&mut self, d: &Decision, p: &Proposal, mode: Mode, ttl: i64) {
         let expires_at = Timestamp(p.decided_at.0 + ttl);
-        self.active.insert(
+        if mode == Mode::Enforce {
+            self.enforced_count += 1;
+        }
+        let replaced = self.active.insert(
             (p.scope, p.value.clone()),
             Active {
                 id: d.id.clone(),
@@ -335,6 +355,10 @@ impl DecisionBook {
                 fingerprints: p.fingerprints.clone(),
             },
         );
+        if replaced.is_some_and(|old| old.mode == Mode::Enforce) {
+            // A renewal takes its block's place.
+            self.enforced_count -= 1;
+        }
         self.expiries
             .push(Reverse((expires_at, p.scope, p.value.clone())));
     }

@@ -3,8 +3,9 @@
 //! weights as independent pieces of evidence (noisy-OR):
 //! `score = 1 - prod(1 - weight)`. A decision lists all its reasons.
 
+use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use smallvec::SmallVec;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reason {
@@ -14,7 +15,64 @@ pub struct Reason {
     pub text: String,
     pub weight: f64,
     /// The numbers the detector looked at.
-    pub evidence: BTreeMap<&'static str, f64>,
+    pub evidence: Numbers,
+}
+
+/// Named numbers, kept sorted by name and written as a JSON object in that
+/// order. Detectors give at most four: they sit inline, so a reason costs no
+/// allocation beyond its sentence.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Numbers(SmallVec<[(&'static str, f64); 4]>);
+
+impl Numbers {
+    /// Sets `key` to `value` (replacing an earlier value of `key`).
+    pub fn insert(&mut self, key: &'static str, value: f64) {
+        match self.0.binary_search_by(|(k, _)| (*k).cmp(key)) {
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => self.0.insert(i, (key, value)),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<f64> {
+        self.0
+            .binary_search_by(|(k, _)| (*k).cmp(key))
+            .ok()
+            .map(|i| self.0[i].1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+impl std::ops::Index<&str> for Numbers {
+    type Output = f64;
+
+    fn index(&self, key: &str) -> &f64 {
+        let i = self
+            .0
+            .binary_search_by(|(k, _)| (*k).cmp(key))
+            .unwrap_or_else(|_| panic!("no number named {key}"));
+        &self.0[i].1
+    }
+}
+
+impl Serialize for Numbers {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 /// A weight as reasons carry it: rounded so that decisions read well and
@@ -29,7 +87,7 @@ impl Reason {
             code,
             text,
             weight: rounded_weight(weight),
-            evidence: BTreeMap::new(),
+            evidence: Numbers::default(),
         }
     }
 
@@ -123,6 +181,24 @@ pub fn severity(score: f64) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_a_sorted_map() {
+        let r = Reason::new("x", 0.5, "t".into())
+            .with("zeta", 1.0)
+            .with("alpha", 2.0)
+            .with("mid", 3.0)
+            .with("beta", 4.0)
+            .with("omega", 5.0)
+            .with("alpha", 6.0);
+        assert_eq!(
+            serde_json::to_string(&r.evidence).unwrap(),
+            r#"{"alpha":6.0,"beta":4.0,"mid":3.0,"omega":5.0,"zeta":1.0}"#
+        );
+        assert_eq!(r.evidence["mid"], 3.0);
+        assert_eq!(r.evidence.get("none"), None);
+        assert_eq!(r.evidence.len(), 5);
+    }
 
     #[test]
     fn noisy_or() {

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::features::Exchange;
 use crate::model::Model;
 use crate::observations::{ConnEnd, ConnStart};
-use crate::proposal::{Fingerprints, Proposal, Scope};
+use crate::proposal::{ip_value, Fingerprints, Proposal, Scope};
 use crate::scoring::{combine, Evidence, Reason};
 use hashbrown::HashMap;
 use shakedown_capture::Timestamp;
@@ -752,7 +752,7 @@ fn propose(
     out.push(Proposal {
         decided_at: now,
         scope: Scope::Ip,
-        value: s.client.to_string(),
+        value: ip_value(&s.client),
         score,
         reasons: explained.into_reasons(),
         first_seen: st.first_seen,

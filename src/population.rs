@@ -6,7 +6,7 @@
 
 use crate::client_behaviour::Context;
 use crate::observations::{ConnEnd, ConnStart};
-use crate::proposal::{Fingerprints, Proposal, Scope};
+use crate::proposal::{ip_value, Fingerprints, Proposal, Scope};
 use crate::scoring::{combine, Reason};
 use hashbrown::{HashMap, HashSet};
 use shakedown_capture::Timestamp;
@@ -131,8 +131,7 @@ impl PopulationBook {
         let p = self.population(s, &key, now);
         p.connections += 1;
         p.expire(now, window);
-        let is_new = !p.addrs.contains_key(&s.client);
-        p.update(s.client, now, max_addresses, |a| a.connections += 1);
+        let is_new = p.update(s.client, now, max_addresses, |a| a.connections += 1);
         p.max_window_addresses = p.max_window_addresses.max(p.addrs.len() as u64);
         // During an attack, a new address with the attacking stack is blocked at
         // its first ClientHello (never for browser stacks: humans share them).
@@ -208,51 +207,56 @@ impl PopulationBook {
     }
 }
 
+/// Applies `f` to an address's stats at `ts`, keeping the population's
+/// login-like count right.
+fn apply(a: &mut AddrStats, login_like: &mut u32, ts: Timestamp, f: impl FnOnce(&mut AddrStats)) {
+    let before = a.login_like();
+    f(a);
+    if ts > a.last_seen {
+        a.last_seen = ts;
+    }
+    match (before, a.login_like()) {
+        (false, true) => *login_like += 1,
+        (true, false) => *login_like -= 1,
+        _ => {}
+    }
+}
+
 impl Population {
     fn last_seen(&self) -> Timestamp {
         self.order.back().map_or(self.first_seen, |(t, _)| *t)
     }
 
-    /// Changes one address's stats, keeping the login-like count right.
+    /// Changes one address's stats, keeping the login-like count right;
+    /// true if the address was new. (A known address costs one lookup.)
     fn update(
         &mut self,
         ip: IpAddr,
         ts: Timestamp,
         max_addresses: usize,
         f: impl FnOnce(&mut AddrStats),
-    ) {
-        if !self.addrs.contains_key(&ip) {
-            while self.addrs.len() >= max_addresses {
-                let Some((_, old)) = self.order.pop_front() else {
-                    break;
-                };
-                self.remove(&old);
-            }
-            self.addrs.insert(
-                ip,
-                AddrStats {
-                    first_seen: ts,
-                    last_seen: ts,
-                    connections: 0,
-                    exchanges: 0,
-                    small_responses: 0,
-                    max_exchanges_per_connection: 0,
-                },
-            );
-            self.order.push_back((ts, ip));
+    ) -> bool {
+        if let Some(a) = self.addrs.get_mut(&ip) {
+            apply(a, &mut self.login_like, ts, f);
+            return false;
         }
-        let a = self.addrs.get_mut(&ip).expect("inserted above");
-        let before = a.login_like();
-        f(a);
-        if ts > a.last_seen {
-            a.last_seen = ts;
+        while self.addrs.len() >= max_addresses {
+            let Some((_, old)) = self.order.pop_front() else {
+                break;
+            };
+            self.remove(&old);
         }
-        let after = a.login_like();
-        match (before, after) {
-            (false, true) => self.login_like += 1,
-            (true, false) => self.login_like -= 1,
-            _ => {}
-        }
+        self.order.push_back((ts, ip));
+        let a = self.addrs.entry(ip).or_insert(AddrStats {
+            first_seen: ts,
+            last_seen: ts,
+            connections: 0,
+            exchanges: 0,
+            small_responses: 0,
+            max_exchanges_per_connection: 0,
+        });
+        apply(a, &mut self.login_like, ts, f);
+        true
     }
 
     fn remove(&mut self, ip: &IpAddr) {
@@ -362,7 +366,7 @@ impl Population {
         out.push(Proposal {
             decided_at: now,
             scope: Scope::Ip,
-            value: ip.to_string(),
+            value: ip_value(&ip),
             score: combine(&reasons),
             reasons,
             first_seen,

@@ -13,6 +13,7 @@ use shakedown_fingerprints::ja4::ja4;
 use shakedown_fingerprints::{ClientHello, ServerHello};
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ConnectionRecord {
@@ -166,7 +167,7 @@ pub fn write_connection_json(c: &Connection, cache: &mut FingerprintCache, out: 
         "client_hello_packets",
         (ch.is_some() && c.client_syn.is_some()).then_some(c.client_hello_packets.into()),
     );
-    o.opt_bool("resumption", ch.map(ClientHello::offers_resumption));
+    o.opt_bool("resumption", ch.map(|h| h.offers_resumption()));
     // Later hellos are rare (HelloRetryRequest, renegotiation): built as records.
     let later_client: Vec<_> = c
         .client_hellos
@@ -271,7 +272,7 @@ impl ConnectionRecord {
             ja4ts: c.server_syn.as_ref().map(|s| s.ja4t()),
             client_hello_packets: (ch.is_some() && c.client_syn.is_some())
                 .then_some(c.client_hello_packets),
-            resumption: ch.map(ClientHello::offers_resumption),
+            resumption: ch.map(|h| h.offers_resumption()),
             later_client_hellos: c
                 .client_hellos
                 .iter()
@@ -288,7 +289,7 @@ impl ConnectionRecord {
     }
 }
 
-fn later_client(t: &Timed<ClientHello>, c: &Connection) -> LaterClientHello {
+fn later_client(t: &Timed<Arc<ClientHello>>, c: &Connection) -> LaterClientHello {
     let j3 = ja3(&t.value);
     let j4 = ja4(&t.value, c.transport);
     LaterClientHello {

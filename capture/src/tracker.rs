@@ -26,6 +26,7 @@ use shakedown_fingerprints::{ClientHello, ServerHello, TlsEvent, TlsStream};
 use std::collections::{BinaryHeap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
+use std::sync::Arc;
 use syn_only::{SynOnly, SynOnlyTable};
 
 mod syn_only;
@@ -160,7 +161,9 @@ pub struct Connection {
     pub client_syn: Option<TcpSyn>,
     pub server_syn: Option<TcpSyn>,
     /// First ClientHello, then later ones (after HelloRetryRequest, duplicates).
-    pub client_hellos: Vec<Timed<ClientHello>>,
+    /// Shared: the early ClientHello event and the handshake event hand out
+    /// the same parsed hello.
+    pub client_hellos: Vec<Timed<Arc<ClientHello>>>,
     pub server_hellos: Vec<Timed<ServerHello>>,
     /// Packets of the client direction that carried TLS bytes up to the one that
     /// completed the first ClientHello.
@@ -332,7 +335,7 @@ impl Hash for FlowKey {
 struct Handshakes {
     /// Side (0 = sender of the flow's first packet) that is the TLS client.
     client_side: Option<usize>,
-    client_hellos: Vec<Timed<ClientHello>>,
+    client_hellos: Vec<Timed<Arc<ClientHello>>>,
     server_hellos: Vec<Timed<ServerHello>>,
     /// A ServerHello that is not a HelloRetryRequest was seen.
     final_server_hello: bool,
@@ -1687,7 +1690,7 @@ impl TlsCtx<'_> {
                 if self.hs.client_hellos.len() < self.cfg.max_hellos_per_flow {
                     self.hs.client_hellos.push(Timed {
                         ts: self.ts,
-                        value: ch,
+                        value: Arc::new(ch),
                     });
                 }
             }

@@ -11,7 +11,6 @@
 //! the Wireshark plugin's formatting (see docs/fingerprints.md for why).
 
 use crate::hex::push_dec;
-use smallvec::SmallVec;
 #[cfg(feature = "ja4plus")]
 use std::fmt::Write as _;
 
@@ -20,15 +19,61 @@ use std::fmt::Write as _;
 pub struct TcpSyn {
     /// Raw (unscaled) window field.
     pub window: u16,
-    /// Option kinds in wire order, NOP (1) and EOL (0) padding included. (At
-    /// most 40 option bytes: always inline, no allocation per SYN.)
-    pub option_kinds: SmallVec<[u8; 40]>,
+    /// Option kinds in wire order, NOP (1) and EOL (0) padding included.
+    pub option_kinds: OptionKinds,
     pub mss: Option<u16>,
     pub window_scale: Option<u8>,
     /// Observed IP TTL / hop limit.
     pub ttl: u8,
     /// IPv4 don't-fragment bit; `None` for IPv6.
     pub dont_fragment: Option<bool>,
+}
+
+/// The option kinds of a SYN: at most 40, as a TCP header has at most 40
+/// option bytes; inline and sized to that (a flow keeps two SYNs, so every
+/// byte here is two bytes of every flow slot).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct OptionKinds {
+    kinds: [u8; MAX_OPTION_KINDS],
+    len: u8,
+}
+
+/// Option bytes a TCP header can carry (data offset 15 words, minus 20 bytes).
+pub const MAX_OPTION_KINDS: usize = 40;
+
+impl OptionKinds {
+    /// Appends a kind; false (and nothing kept) past the 40th.
+    pub fn push(&mut self, kind: u8) -> bool {
+        let Some(slot) = self.kinds.get_mut(usize::from(self.len)) else {
+            return false;
+        };
+        *slot = kind;
+        self.len += 1;
+        true
+    }
+}
+
+impl Default for OptionKinds {
+    fn default() -> OptionKinds {
+        OptionKinds {
+            kinds: [0; MAX_OPTION_KINDS],
+            len: 0,
+        }
+    }
+}
+
+impl std::ops::Deref for OptionKinds {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.kinds[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for OptionKinds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 impl TcpSyn {
@@ -49,7 +94,10 @@ impl TcpSyn {
         let mut i = 0;
         while i < options.len() {
             let kind = options[i];
-            syn.option_kinds.push(kind);
+            if !syn.option_kinds.push(kind) {
+                // More than a TCP header holds: not a real SYN's options.
+                break;
+            }
             if kind == 0 || kind == 1 {
                 // EOL and NOP are single bytes; EOL padding is listed kind by kind, as
                 // FoxIO's Rust code and Wireshark plugin do.
@@ -182,6 +230,19 @@ mod tests {
         assert_eq!(syn.option_kinds[..], [2]);
         assert_eq!(syn.mss, None);
         assert_eq!(syn.tcp_sig(), "1:2:-:-:32:nodf");
+        // A full 40-byte options block of NOPs is 40 kinds; more than a
+        // header can hold keeps the first 40.
+        let syn = TcpSyn::from_options(1, &[1; 40], 64, None);
+        assert_eq!(syn.option_kinds.len(), 40);
+        let syn = TcpSyn::from_options(1, &[1; 64], 64, None);
+        assert_eq!(syn.option_kinds[..], [1; 40]);
+        assert_eq!(
+            format!(
+                "{:?}",
+                TcpSyn::from_options(1, &[2, 4, 5, 0xb4], 64, None).option_kinds
+            ),
+            "[2]"
+        );
     }
 
     #[cfg(feature = "ja4plus")]

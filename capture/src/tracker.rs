@@ -334,7 +334,7 @@ impl Hash for FlowKey {
 #[derive(Debug, Default)]
 struct Handshakes {
     /// Side (0 = sender of the flow's first packet) that is the TLS client.
-    client_side: Option<usize>,
+    client_side: Option<u8>,
     client_hellos: Vec<Timed<Arc<ClientHello>>>,
     server_hellos: Vec<Timed<ServerHello>>,
     /// A ServerHello that is not a HelloRetryRequest was seen.
@@ -387,8 +387,8 @@ enum FlowState {
 struct Flow {
     id: u64,
     key: FlowKey,
-    /// Index in `key` of side 0, the sender of the flow's first packet.
-    side0_at: usize,
+    /// Index in `key` (0 or 1) of side 0, the sender of the flow's first packet.
+    side0_at: u8,
     first_ts: Timestamp,
     last_ts: Timestamp,
     tunnelled: bool,
@@ -538,7 +538,7 @@ impl FlowTable {
         *self.slot_mut(slot) = Some(Flow {
             id,
             key,
-            side0_at,
+            side0_at: u8::from(side0_at == 1),
             first_ts,
             last_ts: now,
             tunnelled,
@@ -1487,7 +1487,7 @@ impl Flow {
 
     /// The side (0 = sender of the first packet) of the endpoint at `at` in the key.
     fn side_of(&self, at: usize) -> usize {
-        usize::from(at != self.side0_at)
+        usize::from(at != usize::from(self.side0_at))
     }
 
     fn touch(&mut self, ts: Timestamp, side: usize, payload: usize) {
@@ -1501,7 +1501,7 @@ impl Flow {
     /// Side of the TLS client: the ClientHello's sender, else the SYN's, else side 0.
     fn client_side(&self) -> usize {
         if let Some(s) = self.hs.client_side {
-            return s;
+            return usize::from(s);
         }
         match &self.state {
             FlowState::Tcp(t) => usize::from(t.syn_side.unwrap_or(0)),
@@ -1511,7 +1511,7 @@ impl Flow {
 
     /// (client, server).
     fn roles(&self) -> (Endpoint, Endpoint) {
-        let client_at = self.side0_at ^ self.client_side();
+        let client_at = usize::from(self.side0_at) ^ self.client_side();
         (
             self.key.endpoint(client_at),
             self.key.endpoint(1 - client_at),
@@ -1653,7 +1653,7 @@ impl TlsCtx<'_> {
                 Ok(sh) => {
                     self.stats.server_hellos += 1;
                     if self.hs.client_side.is_none() {
-                        self.hs.client_side = Some(1 - side);
+                        self.hs.client_side = Some(u8::from(side == 0));
                     }
                     if !sh.is_hello_retry_request {
                         self.hs.final_server_hello = true;
@@ -1679,7 +1679,7 @@ impl TlsCtx<'_> {
             Ok(ch) => {
                 self.stats.client_hellos += 1;
                 if self.hs.client_side.is_none() {
-                    self.hs.client_side = Some(side);
+                    self.hs.client_side = Some(u8::from(side == 1));
                 }
                 if self.hs.client_hellos.is_empty() {
                     // Includes the packet that completed the hello (counted before feeding,
@@ -1715,10 +1715,10 @@ mod tests {
             "Flow {flow} B, FlowKey {key} B, TcpState {tcp} B (inline), QuicState {quic} B (boxed)"
         );
         // A TCP flow's whole state is one slot (plus a 48-byte index entry).
-        assert!(flow <= 480, "flow slot {flow} B");
+        assert!(flow <= 400, "flow slot {flow} B");
         assert!(key <= 40, "flow key {key} B");
-        assert!(tcp <= 192, "TcpState {tcp} B (readers boxed)");
-        // The SYN-only ring's entries: ~160 B in docs/ARCHITECTURE.md.
+        assert!(tcp <= 160, "TcpState {tcp} B (readers boxed)");
+        // The SYN-only ring's entries: ~136 B in docs/ARCHITECTURE.md.
         let syn_only = std::mem::size_of::<Option<SynOnly>>();
         eprintln!("SynOnly entry {syn_only} B");
         eprintln!(
@@ -1728,7 +1728,7 @@ mod tests {
             std::mem::size_of::<TlsStream>(),
             std::mem::size_of::<Handshakes>()
         );
-        assert!(syn_only <= 160, "SYN-only entry {syn_only} B");
+        assert!(syn_only <= 144, "SYN-only entry {syn_only} B");
     }
 
     fn segment(from: [u8; 4], sport: u16, to: [u8; 4], dport: u16, flags: &str) -> Packet<'static> {

@@ -47,10 +47,6 @@ impl Numbers {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
-        self.0.iter().copied()
-    }
 }
 
 impl std::ops::Index<&str> for Numbers {

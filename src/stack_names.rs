@@ -100,9 +100,7 @@ impl StackNameBook {
         self.buf.extend_from_slice(sig.as_bytes());
         (sig, Some(remember(&mut self.ja4_tcp, &self.buf)))
     }
-}
 
-impl StackNameBook {
     /// Everything a connection's start carries about its stacks, from its
     /// memoised client fingerprints (if it had a ClientHello) and its SYN (if
     /// one was seen).

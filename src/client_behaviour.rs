@@ -1,11 +1,12 @@
 //! Per-client behaviour over a sliding window, and the detectors that judge it.
 //! One `ClientBook` per worker holds the clients of that worker's shard.
 
+use crate::addrfmt::ip_text;
 use crate::config::Config;
 use crate::features::Exchange;
 use crate::model::Model;
 use crate::observations::{ConnEnd, ConnStart};
-use crate::proposal::{ip_value, Fingerprints, Proposal, Scope};
+use crate::proposal::{Fingerprints, Proposal, Scope};
 use crate::scoring::{combine, Evidence, Reason};
 use hashbrown::HashMap;
 use shakedown_capture::Timestamp;
@@ -752,7 +753,7 @@ fn propose(
     out.push(Proposal {
         decided_at: now,
         scope: Scope::Ip,
-        value: ip_value(&s.client),
+        value: ip_text(s.client),
         score,
         reasons: explained.into_reasons(),
         first_seen: st.first_seen,

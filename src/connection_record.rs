@@ -2,6 +2,7 @@
 //! each). Field names and meanings follow the conformance corpus schema; see
 //! docs/fingerprints.md.
 
+use crate::addrfmt::push_ip;
 use crate::json_line::JsonObject;
 use crate::timefmt::{rfc3339_micros, rfc3339_micros_bytes};
 use serde::Serialize;
@@ -12,7 +13,6 @@ use shakedown_fingerprints::ja3::{ja3, ja3s};
 use shakedown_fingerprints::ja4::ja4;
 use shakedown_fingerprints::{ClientHello, ServerHello};
 use std::borrow::Cow;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -198,30 +198,6 @@ pub fn write_connection_json(c: &Connection, cache: &mut FingerprintCache, out: 
         o.str("ja4s", &h.ja4s);
     });
     o.end();
-}
-
-/// Dotted quad without formatting machinery; IPv6 through `Display`.
-fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(a) => {
-            for (i, b) in a.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                if b >= 100 {
-                    out.push(b'0' + b / 100);
-                }
-                if b >= 10 {
-                    out.push(b'0' + (b / 10) % 10);
-                }
-                out.push(b'0' + b % 10);
-            }
-        }
-        IpAddr::V6(a) => {
-            use std::io::Write as _;
-            let _ = write!(out, "{a}");
-        }
-    }
 }
 
 impl ConnectionRecord {

@@ -5,6 +5,7 @@
 //! from `shakedown-fingerprints` (pure TLS parsing and JA3/JA4); here they are
 //! turned into output records and run summaries.
 
+pub mod addrfmt;
 pub mod capture_input;
 pub mod cli;
 pub mod client_behaviour;

@@ -4,9 +4,10 @@
 //! short connections answered with small responses) with the same stack. One
 //! `PopulationBook` per worker holds the fingerprints of that worker's shard.
 
+use crate::addrfmt::ip_text;
 use crate::client_behaviour::Context;
 use crate::observations::{ConnEnd, ConnStart};
-use crate::proposal::{ip_value, Fingerprints, Proposal, Scope};
+use crate::proposal::{Fingerprints, Proposal, Scope};
 use crate::scoring::{combine, Reason};
 use hashbrown::{HashMap, HashSet};
 use shakedown_capture::Timestamp;
@@ -366,7 +367,7 @@ impl Population {
         out.push(Proposal {
             decided_at: now,
             scope: Scope::Ip,
-            value: ip_value(&ip),
+            value: ip_text(ip),
             score: combine(&reasons),
             reasons,
             first_seen,

@@ -4,7 +4,6 @@
 use crate::scoring::Reason;
 use serde::Serialize;
 use shakedown_capture::Timestamp;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What a decision applies to.
@@ -64,58 +63,10 @@ pub struct Proposal {
     pub origin: Option<std::time::Instant>,
 }
 
-/// The text of an address target, as `IpAddr`'s `Display` writes it.
-/// (Every address proposal formats one; IPv4, the common case, is written
-/// digit by digit instead of through the formatting machinery.)
-pub fn ip_value(ip: &IpAddr) -> String {
-    let IpAddr::V4(v4) = ip else {
-        return ip.to_string();
-    };
-    let mut s = String::with_capacity(15);
-    for (i, octet) in v4.octets().into_iter().enumerate() {
-        if i > 0 {
-            s.push('.');
-        }
-        if octet >= 100 {
-            s.push(char::from(b'0' + octet / 100));
-        }
-        if octet >= 10 {
-            s.push(char::from(b'0' + octet / 10 % 10));
-        }
-        s.push(char::from(b'0' + octet % 10));
-    }
-    s
-}
-
 impl Proposal {
     /// Total order independent of which worker made the proposal, so that
     /// replays give the same decisions with any number of workers.
     pub fn order_key(&self) -> (Timestamp, Scope, &str) {
         (self.decided_at, self.scope, &self.value)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::{Ipv4Addr, Ipv6Addr};
-
-    #[test]
-    fn ip_value_writes_what_display_writes() {
-        let mut x: u32 = 0x9e37_79b9;
-        let mut cases: Vec<u32> = vec![0, 1, 9, 10, 99, 100, 255, 0x0a00_0001, 0xffff_ffff];
-        for _ in 0..10_000 {
-            // xorshift: addresses with every octet length mixed.
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            cases.push(x);
-        }
-        for c in cases {
-            let ip = IpAddr::V4(Ipv4Addr::from(c));
-            assert_eq!(ip_value(&ip), ip.to_string());
-        }
-        let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
-        assert_eq!(ip_value(&v6), "2001:db8::1");
     }
 }

@@ -27,17 +27,19 @@ pub struct Numbers(SmallVec<[(&'static str, f64); 4]>);
 impl Numbers {
     /// Sets `key` to `value` (replacing an earlier value of `key`).
     pub fn insert(&mut self, key: &'static str, value: f64) {
-        match self.0.binary_search_by(|(k, _)| (*k).cmp(key)) {
+        match self.position(key) {
             Ok(i) => self.0[i].1 = value,
             Err(i) => self.0.insert(i, (key, value)),
         }
     }
 
     pub fn get(&self, key: &str) -> Option<f64> {
-        self.0
-            .binary_search_by(|(k, _)| (*k).cmp(key))
-            .ok()
-            .map(|i| self.0[i].1)
+        self.position(key).ok().map(|i| self.0[i].1)
+    }
+
+    /// Where `key` is (`Ok`) or would go (`Err`).
+    fn position(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| (*k).cmp(key))
     }
 
     pub fn len(&self) -> usize {
@@ -54,8 +56,7 @@ impl std::ops::Index<&str> for Numbers {
 
     fn index(&self, key: &str) -> &f64 {
         let i = self
-            .0
-            .binary_search_by(|(k, _)| (*k).cmp(key))
+            .position(key)
             .unwrap_or_else(|_| panic!("no number named {key}"));
         &self.0[i].1
     }

@@ -1,7 +1,7 @@
 //! Connections that have sent nothing but a SYN.
 //!
 //! A SYN flood is millions of those. Giving each a full flow (a slab slot of
-//! ~430 bytes, an index entry, a place in the eviction order) made the flood
+//! ~370 bytes, an index entry, a place in the eviction order) made the flood
 //! cost a random memory miss or two and fresh memory per SYN. Instead, like a
 //! kernel's SYN cache, a bare SYN (no ACK, no payload, no FIN/RST) is kept here
 //! with what the flow will need of it: its id, time, sender, ISN and signature.

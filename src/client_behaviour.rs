@@ -502,12 +502,19 @@ fn stack_reasons(s: &ConnStart, ctx: &Context, ev: &mut Evidence) {
     }
 }
 
-/// Evidence from what the client did in the window ending at `now`.
-fn behaviour_reasons(st: &mut ClientState, now: Timestamp, ctx: &Context, ev: &mut Evidence) {
-    let th = &ctx.cfg.thresholds;
+/// The client's counts over the window ending at `now`; the largest ones
+/// are kept for learning.
+fn window_counts(st: &mut ClientState, now: Timestamp, ctx: &Context) -> Counts {
     let w = st.window.sum(now, ctx.bucket_ns());
     st.max_window_requests = st.max_window_requests.max(w.exchanges);
     st.max_window_connections = st.max_window_connections.max(w.connections);
+    w
+}
+
+/// Evidence from what the client did in the window ending at `now`.
+fn behaviour_reasons(st: &mut ClientState, now: Timestamp, ctx: &Context, ev: &mut Evidence) {
+    let th = &ctx.cfg.thresholds;
+    let w = window_counts(st, now, ctx);
     let window_s = ctx.cfg.windows.client_s as f64;
 
     // Learned rates raise the configured floors, never lower them.
@@ -733,17 +740,21 @@ fn propose(
     ctx: &Context,
     out: &mut Vec<Proposal>,
 ) {
-    let mut weighed = Evidence::weighing();
-    assess(st, s, now, ctx, &mut weighed);
-    let score = weighed.score();
-    if score < ctx.cfg.thresholds.block_score {
-        return;
-    }
     let half_ttl = ctx.cfg.decisions.ip_ttl_s as i64 * NS / 2;
     if st
         .proposed_at
         .is_some_and(|t| now.nanos_since(t) < half_ttl)
     {
+        // Proposed lately: nothing is proposed whatever the score, so it is
+        // not worked out (in a flood, most calls are for flagged clients).
+        // The learning maxima still move.
+        window_counts(st, now, ctx);
+        return;
+    }
+    let mut weighed = Evidence::weighing();
+    assess(st, s, now, ctx, &mut weighed);
+    let score = weighed.score();
+    if score < ctx.cfg.thresholds.block_score {
         return;
     }
     let mut explained = Evidence::explaining();
@@ -870,6 +881,39 @@ mod tests {
             );
         }
         assert!(out.is_empty(), "{:?}", out.first().map(|p| &p.reasons));
+    }
+
+    #[test]
+    fn a_flagged_client_is_renewed_at_half_its_ttl_and_still_counted() {
+        // Once proposed, a client is not scored again until its block is due
+        // for renewal; what it does meanwhile still counts for learning.
+        let mut book = ClientBook::new(100);
+        let mut out = Vec::new();
+        let half_ttl = Config::default().decisions.ip_ttl_s as f64 / 2.0;
+        let mut t = 100.0;
+        let mut id = 0;
+        while out.is_empty() {
+            one_shot(&mut book, id, "10.0.0.7", t, 60, &mut out);
+            (id, t) = (id + 1, t + 0.1);
+        }
+        let first = out[0].decided_at;
+        let before = book.summaries()[0].max_window_requests;
+        while t < 100.0 + half_ttl - 1.0 {
+            one_shot(&mut book, id, "10.0.0.7", t, 60, &mut out);
+            (id, t) = (id + 1, t + 0.1);
+        }
+        assert_eq!(out.len(), 1, "no proposal before the renewal is due");
+        assert!(book.summaries()[0].max_window_requests > before);
+        while out.len() == 1 && t < 100.0 + 2.0 * half_ttl {
+            one_shot(&mut book, id, "10.0.0.7", t, 60, &mut out);
+            (id, t) = (id + 1, t + 0.1);
+        }
+        assert_eq!(out.len(), 2, "renewed");
+        let gap = out[1].decided_at.nanos_since(first) as f64 / 1e9;
+        assert!(
+            (half_ttl..half_ttl + 1.0).contains(&gap),
+            "renewed after {gap} s"
+        );
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct StackNameBook {
     /// so the address cannot be reused by another stack while it is here.
     stacks: HashMap<usize, (Arc<ClientFingerprints>, StackNames)>,
     tcp_sigs: HashMap<Box<[u8]>, Arc<str>>,
+    /// Each SYN seen lately and its signature: a repeat SYN is hashed, not
+    /// formatted again.
+    syns: HashMap<TcpSyn, Arc<str>>,
     /// Keyed by "ja4~tcp_sig".
     ja4_tcp: HashMap<Box<[u8]>, Arc<str>>,
     /// Keyed by the addresses of the memoised fingerprints and of the TCP
@@ -86,19 +89,34 @@ impl StackNameBook {
         names
     }
 
-    /// The SYN's signature and, with `ja4`, the JA4+TCP pair.
-    pub fn tcp(&mut self, syn: &TcpSyn, ja4: Option<&str>) -> (Arc<str>, Option<Arc<str>>) {
+    /// The SYN's signature (one allocation per distinct signature).
+    fn sig(&mut self, syn: &TcpSyn) -> Arc<str> {
+        if let Some(sig) = self.syns.get(syn) {
+            return sig.clone();
+        }
         self.buf.clear();
         syn.push_tcp_sig(&mut self.buf);
         let sig = remember(&mut self.tcp_sigs, &self.buf);
-        let Some(ja4) = ja4 else {
-            return (sig, None);
-        };
+        if self.syns.len() >= CAPACITY {
+            self.syns.clear();
+        }
+        self.syns.insert(syn.clone(), sig.clone());
+        sig
+    }
+
+    /// The SYN's signature and, with `ja4`, the JA4+TCP pair.
+    pub fn tcp(&mut self, syn: &TcpSyn, ja4: Option<&str>) -> (Arc<str>, Option<Arc<str>>) {
+        let sig = self.sig(syn);
+        (sig.clone(), ja4.map(|ja4| self.pair(ja4, &sig)))
+    }
+
+    /// `ja4~sig`.
+    fn pair(&mut self, ja4: &str, sig: &str) -> Arc<str> {
         self.buf.clear();
         self.buf.extend_from_slice(ja4.as_bytes());
         self.buf.push(b'~');
         self.buf.extend_from_slice(sig.as_bytes());
-        (sig, Some(remember(&mut self.ja4_tcp, &self.buf)))
+        remember(&mut self.ja4_tcp, &self.buf)
     }
 
     /// Everything a connection's start carries about its stacks, from its
@@ -110,14 +128,7 @@ impl StackNameBook {
         syn: Option<&TcpSyn>,
         reputation: &Reputation,
     ) -> SharedStack {
-        let names = fp.map(|fp| self.stack(fp, reputation));
-        let (sig, ja4_tcp) = match syn {
-            Some(syn) => {
-                let (sig, pair) = self.tcp(syn, names.as_ref().map(|n| &*n.ja4));
-                (Some(sig), pair)
-            }
-            None => (None, names.as_ref().map(|n| n.ja4.clone())),
-        };
+        let sig = syn.map(|syn| self.sig(syn));
         let key = (
             fp.map_or(0, |f| Arc::as_ptr(f) as usize),
             sig.as_ref()
@@ -126,6 +137,12 @@ impl StackNameBook {
         if let Some(e) = self.shared.get(&key) {
             return e.shared.clone();
         }
+        let names = fp.map(|fp| self.stack(fp, reputation));
+        let ja4_tcp = match (&names, &sig) {
+            (Some(n), Some(sig)) => Some(self.pair(&n.ja4, sig)),
+            (Some(n), None) => Some(n.ja4.clone()),
+            (None, _) => None,
+        };
         let class = names.as_ref().and_then(|n| n.class);
         let fingerprints = Fingerprints {
             ja4: names.as_ref().map(|n| n.ja4.clone()),

@@ -15,7 +15,7 @@ use crate::hex::push_dec;
 use std::fmt::Write as _;
 
 /// What a SYN (or SYN-ACK) says about the TCP/IP stack that sent it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct TcpSyn {
     /// Raw (unscaled) window field.
     pub window: u16,
@@ -32,7 +32,7 @@ pub struct TcpSyn {
 /// The option kinds of a SYN: at most 40, as a TCP header has at most 40
 /// option bytes; inline and sized to that (a flow keeps two SYNs, so every
 /// byte here is two bytes of every flow slot).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OptionKinds {
     kinds: [u8; MAX_OPTION_KINDS],
     len: u8,

@@ -3,14 +3,16 @@
 //! docs/fingerprints.md.
 
 use crate::addrfmt::push_ip;
-use crate::json_line::JsonObject;
+use crate::json_line::{push_json_str, JsonObject};
 use crate::timefmt::{rfc3339_micros, rfc3339_micros_bytes};
+use hashbrown::HashMap;
 use serde::Serialize;
 use shakedown_capture::tracker::Timed;
 use shakedown_capture::Connection;
-use shakedown_fingerprints::cache::FingerprintCache;
+use shakedown_fingerprints::cache::{ClientFingerprints, FingerprintCache, ServerFingerprints};
 use shakedown_fingerprints::ja3::{ja3, ja3s};
 use shakedown_fingerprints::ja4::ja4;
+use shakedown_fingerprints::tcp::TcpSyn;
 use shakedown_fingerprints::{ClientHello, ServerHello};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -95,18 +97,142 @@ pub fn version_name(v: u16) -> Cow<'static, str> {
     }
 }
 
-/// Appends the JSON object of a connection (no newline): the same bytes as
-/// `serde_json` gives for [`ConnectionRecord::from_connection`]
-/// (tests/json_output.rs), written straight from the connection and the
-/// memoised fingerprints rather than through a record of owned strings,
-/// because it runs for every connection.
-pub fn write_connection_json(c: &Connection, cache: &mut FingerprintCache, out: &mut Vec<u8>) {
-    let ch = c.client_hellos.first().map(|t| &t.value);
-    let sh = c.server_hellos.first().map(|t| &t.value);
-    let fp = ch.map(|h| cache.client(h, c.transport));
-    let sfp = sh.map(|h| cache.server(h, c.transport));
+/// Writes `fingerprint`'s records: the JSON object of a connection (no
+/// newline), the same bytes as `serde_json` gives for
+/// [`ConnectionRecord::from_connection`] (tests/json_output.rs), written
+/// straight from the connection rather than through a record of owned
+/// strings, because it runs for every connection. The fields that depend only
+/// on a client stack, a server's answer or a SYN (the fingerprints, raw forms
+/// included: most of a record's bytes) are rendered once per memoised set and
+/// copied after that.
+#[derive(Default)]
+pub struct ConnectionJson {
+    pub cache: FingerprintCache,
+    /// Keyed by the memoised fingerprints' address; the entry holds that
+    /// `Arc`, so the address cannot be reused by another set while it is here.
+    clients: HashMap<usize, RenderedClient>,
+    servers: HashMap<usize, (Arc<ServerFingerprints>, Box<[u8]>)>,
+    /// A SYN's signature as a JSON string.
+    syns: HashMap<TcpSyn, Box<[u8]>>,
+}
+
+/// Rendered sets kept (per kind) before the memo is cleared.
+const RENDERED: usize = 16_384;
+
+struct RenderedClient {
+    _fp: Arc<ClientFingerprints>,
+    /// `"ja3":..,"ja3_full":..`
+    ja3: Box<[u8]>,
+    /// `"ja4":..,"ja4_r":..,"ja4_o":..,"ja4_ro":..`
+    ja4: Box<[u8]>,
+}
+
+impl RenderedClient {
+    fn new(fp: &Arc<ClientFingerprints>) -> RenderedClient {
+        let (mut ja3, mut ja4) = (Vec::new(), Vec::new());
+        let mut o = JsonObject::fragment(&mut ja3);
+        let j3 = fp.ja3.as_ref();
+        o.opt_str("ja3", j3.map(|j| j.hash.as_str()));
+        o.opt_str("ja3_full", j3.map(|j| j.full.as_str()));
+        let mut o = JsonObject::fragment(&mut ja4);
+        o.str("ja4", &fp.ja4.ja4);
+        o.str("ja4_r", &fp.ja4.ja4_r);
+        o.str("ja4_o", &fp.ja4_original.ja4_o);
+        o.str("ja4_ro", &fp.ja4_original.ja4_ro);
+        RenderedClient {
+            _fp: fp.clone(),
+            ja3: ja3.into(),
+            ja4: ja4.into(),
+        }
+    }
+}
+
+/// The memoised rendering of `key`, made by `render` if absent (a full memo
+/// is cleared first).
+fn rendered<K: std::hash::Hash + Eq, V>(
+    memo: &mut HashMap<K, V>,
+    key: K,
+    render: impl FnOnce() -> V,
+) -> &V {
+    if memo.len() >= RENDERED && !memo.contains_key(&key) {
+        memo.clear();
+    }
+    memo.entry(key).or_insert_with(render)
+}
+
+impl ConnectionJson {
+    /// Appends the JSON object of `c` (no newline).
+    pub fn write(&mut self, c: &Connection, out: &mut Vec<u8>) {
+        let ch = c.client_hellos.first().map(|t| &*t.value);
+        let sh = c.server_hellos.first().map(|t| &t.value);
+        let fp = ch.map(|h| self.cache.client(h, c.transport));
+        let sfp = sh.map(|h| self.cache.server(h, c.transport));
+        let client = fp.as_ref().map(|fp| {
+            rendered(&mut self.clients, Arc::as_ptr(fp) as usize, || {
+                RenderedClient::new(fp)
+            })
+        });
+        let mut o = JsonObject::begin(out);
+        write_head(&mut o, c, ch, sh);
+        match client {
+            Some(r) => o.fields(&r.ja3),
+            None => {
+                o.opt_str("ja3", None);
+                o.opt_str("ja3_full", None);
+            }
+        }
+        match &sfp {
+            Some(sfp) => {
+                let (_, ja3s) = rendered(&mut self.servers, Arc::as_ptr(sfp) as usize, || {
+                    let mut f = Vec::new();
+                    let mut o = JsonObject::fragment(&mut f);
+                    o.str("ja3s", &sfp.ja3s.hash);
+                    o.str("ja3s_full", &sfp.ja3s.full);
+                    (sfp.clone(), f.into())
+                });
+                o.fields(ja3s);
+            }
+            None => {
+                o.opt_str("ja3s", None);
+                o.opt_str("ja3s_full", None);
+            }
+        }
+        match client {
+            Some(r) => o.fields(&r.ja4),
+            None => {
+                for name in ["ja4", "ja4_r", "ja4_o", "ja4_ro"] {
+                    o.opt_str(name, None);
+                }
+            }
+        }
+        for (name, syn) in [
+            ("tcp_sig", &c.client_syn),
+            ("tcp_sig_server", &c.server_syn),
+        ] {
+            match syn {
+                Some(s) => {
+                    let sig = rendered(&mut self.syns, s.clone(), || {
+                        let mut f = Vec::new();
+                        push_json_str(&mut f, &s.tcp_sig());
+                        f.into()
+                    });
+                    o.json(name, sig);
+                }
+                None => o.opt_str(name, None),
+            }
+        }
+        write_tail(o, c, ch, sfp.as_deref());
+    }
+}
+
+/// The fields before the fingerprints.
+fn write_head(
+    o: &mut JsonObject<'_>,
+    c: &Connection,
+    ch: Option<&ClientHello>,
+    sh: Option<&ServerHello>,
+) {
     let mut scratch = Vec::with_capacity(64);
-    let mut o = JsonObject::begin(out);
     o.ascii("ts", &rfc3339_micros_bytes(c.first_ts));
     o.str("transport", c.transport.as_str());
     push_ip(&mut scratch, c.client_ip);
@@ -129,35 +255,19 @@ pub fn write_connection_json(c: &Connection, cache: &mut FingerprintCache, out: 
         "server_tls_version",
         sh.map(|h| version_name(h.version())).as_deref(),
     );
-    let ja3 = fp.as_ref().and_then(|f| f.ja3.as_ref());
-    o.opt_str("ja3", ja3.map(|j| j.hash.as_str()));
-    o.opt_str("ja3_full", ja3.map(|j| j.full.as_str()));
-    let ja3s = sfp.as_ref().map(|f| &f.ja3s);
-    o.opt_str("ja3s", ja3s.map(|j| j.hash.as_str()));
-    o.opt_str("ja3s_full", ja3s.map(|j| j.full.as_str()));
-    o.opt_str("ja4", fp.as_ref().map(|f| f.ja4.ja4.as_str()));
-    o.opt_str("ja4_r", fp.as_ref().map(|f| f.ja4.ja4_r.as_str()));
-    o.opt_str("ja4_o", fp.as_ref().map(|f| f.ja4_original.ja4_o.as_str()));
-    o.opt_str(
-        "ja4_ro",
-        fp.as_ref().map(|f| f.ja4_original.ja4_ro.as_str()),
-    );
-    for (name, syn) in [
-        ("tcp_sig", &c.client_syn),
-        ("tcp_sig_server", &c.server_syn),
-    ] {
-        match syn {
-            Some(s) => {
-                scratch.clear();
-                s.push_tcp_sig(&mut scratch);
-                o.ascii(name, &scratch);
-            }
-            None => o.opt_str(name, None),
-        }
-    }
+}
+
+/// The fields after the fingerprints, and the end of the object.
+#[cfg_attr(not(feature = "ja4plus"), allow(unused_variables))]
+fn write_tail(
+    mut o: JsonObject<'_>,
+    c: &Connection,
+    ch: Option<&ClientHello>,
+    sfp: Option<&ServerFingerprints>,
+) {
     #[cfg(feature = "ja4plus")]
     {
-        let ja4s = sfp.as_ref().map(|f| &f.ja4s);
+        let ja4s = sfp.map(|f| &f.ja4s);
         o.opt_str("ja4s", ja4s.map(|j| j.ja4s.as_str()));
         o.opt_str("ja4s_r", ja4s.map(|j| j.ja4s_r.as_str()));
         o.opt_str("ja4t", c.client_syn.as_ref().map(|s| s.ja4t()).as_deref());

@@ -19,6 +19,30 @@ impl<'a> JsonObject<'a> {
         self.out.push(b'}');
     }
 
+    /// Writes fields (`"name":value,...`) into `out` without the braces: a
+    /// fragment to splice into objects later with [`JsonObject::fields`].
+    pub fn fragment(out: &'a mut Vec<u8>) -> JsonObject<'a> {
+        JsonObject { out, first: true }
+    }
+
+    /// Splices in fields written before with [`JsonObject::fragment`].
+    pub fn fields(&mut self, fragment: &[u8]) {
+        if fragment.is_empty() {
+            return;
+        }
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.extend_from_slice(fragment);
+    }
+
+    /// A field whose value is JSON written before (with `push_json_str`).
+    pub fn json(&mut self, name: &str, value: &[u8]) {
+        self.key(name);
+        self.out.extend_from_slice(value);
+    }
+
     fn key(&mut self, name: &str) {
         if !self.first {
             self.out.push(b',');
@@ -130,6 +154,10 @@ impl<'a> JsonObject<'a> {
 }
 
 /// Writes `s` as a JSON string, escaping like serde_json.
+pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    push_str(out, s)
+}
+
 fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();

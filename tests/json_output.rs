@@ -2,10 +2,9 @@
 //! would, on every connection of our captures and of the reference corpus
 //! (non-ASCII ALPN, odd SNIs, later hellos...).
 
-use shakedown::connection_record::{write_connection_json, ConnectionRecord};
+use shakedown::connection_record::{ConnectionJson, ConnectionRecord};
 use shakedown_capture::tracker::{FlowEvent, TrackerConfig};
 use shakedown_capture::{decode, FileSource, Tracker};
-use shakedown_fingerprints::cache::FingerprintCache;
 use std::path::{Path, PathBuf};
 
 fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -28,7 +27,7 @@ fn write_json_matches_serde() {
     let mut files = Vec::new();
     captures(&root.join("pcaps"), &mut files);
     captures(&root.join("../shared/corpus/pcaps"), &mut files);
-    let mut cache = FingerprintCache::default();
+    let mut json = ConnectionJson::default();
     let mut compared = 0;
     for path in files {
         let mut src = FileSource::open(&path).unwrap();
@@ -38,8 +37,8 @@ fn write_json_matches_serde() {
         let mut sink = |ev: FlowEvent| {
             if let FlowEvent::Handshake(c) = ev {
                 let mut fast = Vec::new();
-                write_connection_json(&c, &mut cache, &mut fast);
-                let serde = ConnectionRecord::from_connection(&c, &mut cache);
+                json.write(&c, &mut fast);
+                let serde = ConnectionRecord::from_connection(&c, &mut json.cache);
                 records.push((fast, serde));
             }
         };

@@ -3,13 +3,12 @@
 
 use crate::capture_input::for_each_packet;
 use crate::cli::FingerprintArgs;
-use crate::connection_record::write_connection_json;
+use crate::connection_record::ConnectionJson;
 use crate::in_order::InOrder;
 use crate::run_summary::RunSummary;
 use anyhow::Context as _;
 use shakedown_capture::tracker::{FlowEvent, TrackerConfig};
 use shakedown_capture::Tracker;
-use shakedown_fingerprints::cache::FingerprintCache;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::time::Instant;
@@ -45,7 +44,7 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
     let mut tracker = Tracker::new(cfg);
     // Lines wait here, serialised, until every earlier connection has its own.
     let mut order: InOrder<Vec<u8>> = InOrder::default();
-    let mut fingerprints = FingerprintCache::default();
+    let mut records = ConnectionJson::default();
     let mut summary = RunSummary::default();
     let started = Instant::now();
 
@@ -56,7 +55,7 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
                 _ => summary.connections_tcp += 1,
             }
             let mut line = Vec::with_capacity(1024);
-            write_connection_json(&conn, &mut fingerprints, &mut line);
+            records.write(&conn, &mut line);
             line.push(b'\n');
             order.resolve(conn.id, Some(line), |l| writer.write(&l));
         }

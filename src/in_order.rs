@@ -43,6 +43,14 @@ impl<T> InOrder<T> {
             }
             return;
         }
+        if id == self.next && self.pending.is_empty() {
+            // Next in line with nothing waiting: out at once, no map entry.
+            self.next += 1;
+            if let Some(v) = value {
+                emit(v);
+            }
+            return;
+        }
         self.pending.entry(id).or_insert(value);
         loop {
             while let Some(v) = self.pending.remove(&self.next) {

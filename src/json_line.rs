@@ -64,6 +64,17 @@ impl<'a> JsonObject<'a> {
     /// Anything else is written lossily rather than as invalid JSON.
     pub fn ascii(&mut self, name: &str, v: &[u8]) {
         self.key(name);
+        // Printable ASCII without quote or backslash (an address, a
+        // timestamp): nothing to check further or escape.
+        let plain = v.iter().fold(true, |acc, &b| {
+            acc & (0x20..0x7f).contains(&b) & (b != b'"') & (b != b'\\')
+        });
+        if plain {
+            self.out.push(b'"');
+            self.out.extend_from_slice(v);
+            self.out.push(b'"');
+            return;
+        }
         match std::str::from_utf8(v) {
             Ok(s) => push_str(self.out, s),
             Err(_) => push_str(self.out, &String::from_utf8_lossy(v)),
@@ -208,6 +219,26 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_fields_are_written_like_serde_json() {
+        let inputs: [&[u8]; 6] = [
+            b"10.0.0.1",
+            b"2026-01-01T00:00:00.000000Z",
+            b"q\"uote \\",
+            b"\x01 \x7f",
+            b"\xff\xfe bytes",
+            b"",
+        ];
+        for v in inputs {
+            let mut out = Vec::new();
+            let mut o = JsonObject::begin(&mut out);
+            o.ascii("k", v);
+            o.end();
+            let expected = serde_json::json!({ "k": String::from_utf8_lossy(v) }).to_string();
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "{v:?}");
+        }
+    }
 
     #[test]
     fn strings_escape_like_serde_json() {

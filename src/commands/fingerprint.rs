@@ -54,7 +54,8 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
                 shakedown_fingerprints::ja4::Transport::Quic => summary.connections_quic += 1,
                 _ => summary.connections_tcp += 1,
             }
-            let mut line = Vec::with_capacity(1024);
+            // Records are 1-2 KB: room for the longest without growing.
+            let mut line = Vec::with_capacity(2048);
             records.write(&conn, &mut line);
             line.push(b'\n');
             order.resolve(conn.id, Some(line), |l| writer.write(&l));

@@ -33,6 +33,12 @@ impl<T> InOrder<T> {
         }
     }
 
+    /// Whether flow `id` is the next to go out, with nothing waiting: its
+    /// value may be written at once (then resolve it without one).
+    pub fn is_next(&self, id: u64) -> bool {
+        id == self.next && self.pending.is_empty()
+    }
+
     /// Resolves flow `id`; calls `emit` for every value that is now in order.
     pub fn resolve(&mut self, id: u64, value: Option<T>, mut emit: impl FnMut(T)) {
         if id < self.next {

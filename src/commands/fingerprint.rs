@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use shakedown_capture::tracker::{FlowEvent, TrackerConfig};
 use shakedown_capture::Tracker;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::time::Instant;
 
 /// How a run ended.
@@ -32,7 +32,8 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
         None => Box::new(io::stdout().lock()),
     };
     let mut writer = RecordWriter {
-        out: BufWriter::with_capacity(1 << 16, out),
+        buf: Vec::with_capacity(RecordWriter::CAPACITY + 4096),
+        out,
         error: None,
     };
     let cfg = TrackerConfig {
@@ -54,11 +55,20 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
                 shakedown_fingerprints::ja4::Transport::Quic => summary.connections_quic += 1,
                 _ => summary.connections_tcp += 1,
             }
-            // Records are 1-2 KB: room for the longest without growing.
-            let mut line = Vec::with_capacity(2048);
-            records.write(&conn, &mut line);
-            line.push(b'\n');
-            order.resolve(conn.id, Some(line), |l| writer.write(&l));
+            if order.is_next(conn.id) {
+                // Its turn already (the usual case): straight into the output.
+                writer.record(|buf| {
+                    records.write(&conn, buf);
+                    buf.push(b'\n');
+                });
+                order.resolve(conn.id, None, |l| writer.write(&l));
+            } else {
+                // Records are 1-2 KB: room for the longest without growing.
+                let mut line = Vec::with_capacity(2048);
+                records.write(&conn, &mut line);
+                line.push(b'\n');
+                order.resolve(conn.id, Some(line), |l| writer.write(&l));
+            }
         }
         FlowEvent::End(end) => {
             if !end.tls {
@@ -97,25 +107,45 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
 }
 
 /// JSON-lines writer that remembers its first error instead of panicking
-/// inside the flow table's callback.
+/// inside the flow table's callback. Buffered by hand, so that a record can
+/// be written straight into the buffer.
 struct RecordWriter {
-    out: BufWriter<Box<dyn Write>>,
+    buf: Vec<u8>,
+    out: Box<dyn Write>,
     error: Option<io::Error>,
 }
 
 impl RecordWriter {
+    /// Bytes gathered before a write.
+    const CAPACITY: usize = 1 << 16;
+
     /// Writes one JSON line (newline included).
     fn write(&mut self, line: &[u8]) {
+        self.record(|buf| buf.extend_from_slice(line));
+    }
+
+    /// Lets `write_line` append one JSON line (newline included) to the buffer.
+    fn record(&mut self, write_line: impl FnOnce(&mut Vec<u8>)) {
         if self.error.is_some() {
             return;
         }
-        let res = self.out.write_all(line);
-        if let Err(e) = res {
-            self.error = Some(e);
+        write_line(&mut self.buf);
+        if self.buf.len() >= Self::CAPACITY {
+            self.flush_buffer();
         }
     }
 
+    fn flush_buffer(&mut self) {
+        if let Err(e) = self.out.write_all(&self.buf) {
+            self.error = Some(e);
+        }
+        self.buf.clear();
+    }
+
     fn finish(mut self) -> anyhow::Result<()> {
+        if self.error.is_none() {
+            self.flush_buffer();
+        }
         let res = match self.error.take() {
             Some(e) => Err(e),
             None => self.out.flush(),

@@ -151,6 +151,7 @@ const UDP_PORT_GTP_U: u16 = 2152;
 const MAX_DEPTH: u8 = 6;
 
 /// Decodes one frame of the given link type.
+#[inline]
 pub fn decode(linktype: i32, frame: &[u8]) -> Result<Packet<'_>, Skip> {
     match linktype {
         linktype::ETHERNET => ethernet(frame, 0),
@@ -178,6 +179,7 @@ fn ethernet(frame: &[u8], depth: u8) -> Result<Packet<'_>, Skip> {
     ethertype(u16::from_be_bytes([h[12], h[13]]), &frame[14..], depth)
 }
 
+#[inline]
 fn ethertype(mut typ: u16, mut rest: &[u8], depth: u8) -> Result<Packet<'_>, Skip> {
     // VLAN tags (802.1Q, QinQ), any number of them.
     while matches!(typ, ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD) {

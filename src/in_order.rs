@@ -49,7 +49,7 @@ impl<T> InOrder<T> {
             }
             return;
         }
-        if id == self.next && self.pending.is_empty() {
+        if self.is_next(id) {
             // Next in line with nothing waiting: out at once, no map entry.
             self.next += 1;
             if let Some(v) = value {

@@ -3,7 +3,8 @@
 //! docs/fingerprints.md.
 
 use crate::addrfmt::push_ip;
-use crate::json_line::{push_json_str, JsonObject};
+use crate::json_line::JsonObject;
+use crate::stack_names::SynSignatures;
 use crate::timefmt::{rfc3339_micros, rfc3339_micros_bytes};
 use hashbrown::HashMap;
 use serde::Serialize;
@@ -12,7 +13,6 @@ use shakedown_capture::Connection;
 use shakedown_fingerprints::cache::{ClientFingerprints, FingerprintCache, ServerFingerprints};
 use shakedown_fingerprints::ja3::{ja3, ja3s};
 use shakedown_fingerprints::ja4::ja4;
-use shakedown_fingerprints::tcp::TcpSyn;
 use shakedown_fingerprints::{ClientHello, ServerHello};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -102,9 +102,9 @@ pub fn version_name(v: u16) -> Cow<'static, str> {
 /// [`ConnectionRecord::from_connection`] (tests/json_output.rs), written
 /// straight from the connection rather than through a record of owned
 /// strings, because it runs for every connection. The fields that depend only
-/// on a client stack, a server's answer or a SYN (the fingerprints, raw forms
+/// on a client stack or a server's answer (the fingerprints, raw forms
 /// included: most of a record's bytes) are rendered once per memoised set and
-/// copied after that.
+/// copied after that; a SYN's signature is formatted once per SYN.
 #[derive(Default)]
 pub struct ConnectionJson {
     pub cache: FingerprintCache,
@@ -112,8 +112,7 @@ pub struct ConnectionJson {
     /// `Arc`, so the address cannot be reused by another set while it is here.
     clients: HashMap<usize, RenderedClient>,
     servers: HashMap<usize, (Arc<ServerFingerprints>, Box<[u8]>)>,
-    /// A SYN's signature as a JSON string.
-    syns: HashMap<TcpSyn, Box<[u8]>>,
+    sigs: SynSignatures,
 }
 
 /// Rendered sets kept (per kind) before the memo is cleared.
@@ -210,14 +209,7 @@ impl ConnectionJson {
             ("tcp_sig_server", &c.server_syn),
         ] {
             match syn {
-                Some(s) => {
-                    let sig = rendered(&mut self.syns, s.clone(), || {
-                        let mut f = Vec::new();
-                        push_json_str(&mut f, &s.tcp_sig());
-                        f.into()
-                    });
-                    o.json(name, sig);
-                }
+                Some(s) => o.ascii(name, self.sigs.get(s).as_bytes()),
                 None => o.opt_str(name, None),
             }
         }

@@ -37,12 +37,6 @@ impl<'a> JsonObject<'a> {
         self.out.extend_from_slice(fragment);
     }
 
-    /// A field whose value is JSON written before (with `push_json_str`).
-    pub fn json(&mut self, name: &str, value: &[u8]) {
-        self.key(name);
-        self.out.extend_from_slice(value);
-    }
-
     fn key(&mut self, name: &str) {
         if !self.first {
             self.out.push(b',');
@@ -165,10 +159,6 @@ impl<'a> JsonObject<'a> {
 }
 
 /// Writes `s` as a JSON string, escaping like serde_json.
-pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    push_str(out, s)
-}
-
 fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();

@@ -43,10 +43,7 @@ pub struct StackNameBook {
     /// Keyed by the memoised fingerprints' address; the entry holds that `Arc`,
     /// so the address cannot be reused by another stack while it is here.
     stacks: HashMap<usize, (Arc<ClientFingerprints>, StackNames)>,
-    tcp_sigs: HashMap<Box<[u8]>, Arc<str>>,
-    /// Each SYN seen lately and its signature: a repeat SYN is hashed, not
-    /// formatted again.
-    syns: HashMap<TcpSyn, Arc<str>>,
+    sigs: SynSignatures,
     /// Keyed by "ja4~tcp_sig".
     ja4_tcp: HashMap<Box<[u8]>, Arc<str>>,
     /// Keyed by the addresses of the memoised fingerprints and of the TCP
@@ -60,6 +57,32 @@ struct SharedEntry {
     _stack: Option<Arc<ClientFingerprints>>,
     _sig: Option<Arc<str>>,
     shared: SharedStack,
+}
+
+/// Each SYN seen lately and its signature, one allocation per distinct
+/// signature: a repeat SYN is hashed, not formatted again.
+#[derive(Default)]
+pub struct SynSignatures {
+    by_syn: HashMap<TcpSyn, Arc<str>>,
+    by_text: HashMap<Box<[u8]>, Arc<str>>,
+    buf: Vec<u8>,
+}
+
+impl SynSignatures {
+    /// The signature of `syn`.
+    pub fn get(&mut self, syn: &TcpSyn) -> Arc<str> {
+        if let Some(sig) = self.by_syn.get(syn) {
+            return sig.clone();
+        }
+        self.buf.clear();
+        syn.push_tcp_sig(&mut self.buf);
+        let sig = remember(&mut self.by_text, &self.buf);
+        if self.by_syn.len() >= CAPACITY {
+            self.by_syn.clear();
+        }
+        self.by_syn.insert(syn.clone(), sig.clone());
+        sig
+    }
 }
 
 /// The fixed (not per-process random) hash the pipeline shards by.
@@ -89,27 +112,6 @@ impl StackNameBook {
         names
     }
 
-    /// The SYN's signature (one allocation per distinct signature).
-    fn sig(&mut self, syn: &TcpSyn) -> Arc<str> {
-        if let Some(sig) = self.syns.get(syn) {
-            return sig.clone();
-        }
-        self.buf.clear();
-        syn.push_tcp_sig(&mut self.buf);
-        let sig = remember(&mut self.tcp_sigs, &self.buf);
-        if self.syns.len() >= CAPACITY {
-            self.syns.clear();
-        }
-        self.syns.insert(syn.clone(), sig.clone());
-        sig
-    }
-
-    /// The SYN's signature and, with `ja4`, the JA4+TCP pair.
-    pub fn tcp(&mut self, syn: &TcpSyn, ja4: Option<&str>) -> (Arc<str>, Option<Arc<str>>) {
-        let sig = self.sig(syn);
-        (sig.clone(), ja4.map(|ja4| self.pair(ja4, &sig)))
-    }
-
     /// `ja4~sig`.
     fn pair(&mut self, ja4: &str, sig: &str) -> Arc<str> {
         self.buf.clear();
@@ -128,7 +130,7 @@ impl StackNameBook {
         syn: Option<&TcpSyn>,
         reputation: &Reputation,
     ) -> SharedStack {
-        let sig = syn.map(|syn| self.sig(syn));
+        let sig = syn.map(|syn| self.sigs.get(syn));
         let key = (
             fp.map_or(0, |f| Arc::as_ptr(f) as usize),
             sig.as_ref()
@@ -215,15 +217,21 @@ mod tests {
         assert!(Arc::ptr_eq(&a.ja4, &b.ja4), "one allocation per stack");
 
         let syn = TcpSyn::from_options(64240, &[2, 4, 5, 0xb4, 1, 3, 3, 7], 64, Some(true));
-        let (sig, pair) = book.tcp(&syn, Some(&a.ja4));
+        let mut sigs = SynSignatures::default();
+        let sig = sigs.get(&syn);
         assert_eq!(&*sig, syn.tcp_sig());
-        assert_eq!(pair.as_deref(), Some(format!("{}~{}", a.ja4, sig).as_str()));
-        let (sig2, pair2) = book.tcp(&syn, Some(&a.ja4));
-        assert!(Arc::ptr_eq(&sig, &sig2) && Arc::ptr_eq(&pair.unwrap(), &pair2.unwrap()));
-        assert_eq!(book.tcp(&syn, None).1, None);
+        assert!(
+            Arc::ptr_eq(&sig, &sigs.get(&syn.clone())),
+            "one allocation per signature"
+        );
 
         // A connection's shared set: one per stack and SYN signature.
         let c1 = book.connection(Some(&fp), Some(&syn), &rep);
+        let sig = c1
+            .fingerprints
+            .tcp_sig
+            .clone()
+            .expect("the SYN's signature");
         let c2 = book.connection(Some(&cache.client(&ch, Transport::Tcp)), Some(&syn), &rep);
         assert!(Arc::ptr_eq(&c1.fingerprints, &c2.fingerprints));
         assert_eq!(c1.fingerprints.ja4.as_deref(), Some(&*a.ja4));
@@ -245,6 +253,10 @@ mod tests {
         assert_eq!(no_syn.fingerprints.ja4_tcp.as_deref(), Some(&*a.ja4));
         assert_eq!(no_syn.population_hash, Some(fixed_hash(&*a.ja4)));
         let no_hello = book.connection(None, Some(&syn), &rep);
+        assert!(Arc::ptr_eq(
+            no_hello.fingerprints.tcp_sig.as_ref().unwrap(),
+            &sig
+        ));
         assert_eq!(no_hello.fingerprints.ja4, None);
         assert_eq!(no_hello.fingerprints.ja4_tcp, None);
         assert_eq!(no_hello.population_hash, None);

@@ -32,7 +32,7 @@ pub struct TcpSyn {
 /// The option kinds of a SYN: at most 40, as a TCP header has at most 40
 /// option bytes; inline and sized to that (a flow keeps two SYNs, so every
 /// byte here is two bytes of every flow slot).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Eq)]
 pub struct OptionKinds {
     kinds: [u8; MAX_OPTION_KINDS],
     len: u8,
@@ -67,6 +67,20 @@ impl std::ops::Deref for OptionKinds {
 
     fn deref(&self) -> &[u8] {
         &self.kinds[..usize::from(self.len)]
+    }
+}
+
+// Equal and hashed by the kinds held, not by the unused rest of the array
+// (a SYN is a map key in the pipeline's memos).
+impl PartialEq for OptionKinds {
+    fn eq(&self, other: &OptionKinds) -> bool {
+        **self == **other
+    }
+}
+
+impl std::hash::Hash for OptionKinds {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (**self).hash(h)
     }
 }
 

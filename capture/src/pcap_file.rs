@@ -139,6 +139,7 @@ impl<R: Read> PcapFile<R> {
 
     /// The next record, `Ok(None)` at the end of the file. An error names the
     /// record's byte offset; the reader should not be used after one.
+    #[inline]
     pub fn next_record(&mut self) -> Result<Option<Record<'_>>, String> {
         let at = self.offset;
         let got = self.fill(RECORD_HEADER).map_err(|e| e.to_string())?;

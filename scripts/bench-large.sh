@@ -34,10 +34,15 @@ cargo build -q --release -p shakedown-capture --example replicate_pcap --example
 BIN=target/release
 inputs=(pcaps/*.pcap)
 
+# The layout replicate_pcap writes (2: time-ordered groups, a server address
+# per input); files of another layout are made again.
+LAYOUT=2
 make_capture() { # name size_mb
-    local out="$BENCH_DIR/$1.pcap"
-    if [ ! -s "$out" ] || [ "$(stat -c %s "$out")" -lt $(( $2 * 1000000 )) ]; then
+    local out="$BENCH_DIR/$1.pcap" stamp="$BENCH_DIR/$1.layout"
+    if [ ! -s "$out" ] || [ "$(stat -c %s "$out")" -lt $(( $2 * 1000000 )) ] \
+        || [ "$(cat "$stamp" 2>/dev/null)" != "$LAYOUT" ]; then
         "$BIN/examples/replicate_pcap" "$out" "$2" "${inputs[@]}"
+        echo "$LAYOUT" > "$stamp"
     fi
 }
 make_capture large "$SIZE_MB"

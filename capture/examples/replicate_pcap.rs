@@ -116,11 +116,7 @@ fn rewrite_addresses(d: &mut [u8], n: u32, input: u8) {
             let (sport, dport) = ports(ip + ihl).unwrap_or((1, 0));
             let client = [10, (n >> 8) as u8, n as u8, 1];
             let server = [192, 168, input, 1];
-            let (src, dst) = if sport > dport {
-                (client, server)
-            } else {
-                (server, client)
-            };
+            let (src, dst) = ends(sport, dport, client, server);
             d[ip + 12..ip + 16].copy_from_slice(&src);
             d[ip + 16..ip + 20].copy_from_slice(&dst);
             d[ip + 10] = 0;
@@ -138,15 +134,21 @@ fn rewrite_addresses(d: &mut [u8], n: u32, input: u8) {
             server[..4].copy_from_slice(&[0xfd, 0, 0xff, 0xff]);
             server[5] = input;
             server[15] = 1;
-            let (src, dst) = if sport > dport {
-                (client, server)
-            } else {
-                (server, client)
-            };
+            let (src, dst) = ends(sport, dport, client, server);
             d[ip + 8..ip + 24].copy_from_slice(&src);
             d[ip + 24..ip + 40].copy_from_slice(&dst);
         }
         _ => {}
+    }
+}
+
+/// (source, destination) of a packet between `client` and `server`: the
+/// server is the end with the lower port.
+fn ends<T>(sport: u16, dport: u16, client: T, server: T) -> (T, T) {
+    if sport > dport {
+        (client, server)
+    } else {
+        (server, client)
     }
 }
 

@@ -149,7 +149,10 @@ pub struct ClientBook {
     clients: HashMap<IpAddr, ClientState>,
     /// Least-recently-seen order, lazily maintained: (last_seen when queued, ip).
     queue: VecDeque<(Timestamp, IpAddr)>,
-    /// Address ranges (/24, /48) of the clients, for range decisions.
+    /// Address ranges (/24, /48) of the clients, for range decisions: a
+    /// range is kept while one of its addresses is in the book, so there are
+    /// never more ranges than clients, and new ranges are tracked whatever
+    /// came before.
     ranges: HashMap<(IpAddr, u8), RangeState>,
     capacity: usize,
     pub evicted: u64,
@@ -160,7 +163,7 @@ const RANGE_MEMBERS: usize = 256;
 
 #[derive(Debug, Default)]
 struct RangeState {
-    /// Addresses of the range seen (at most RANGE_MEMBERS).
+    /// Addresses of the range in the book (at most RANGE_MEMBERS).
     members: Vec<IpAddr>,
     /// Recent address blocks in the range: (time, address).
     offenders: VecDeque<(Timestamp, IpAddr)>,
@@ -243,9 +246,22 @@ impl ClientBook {
                 Some(st) if st.last_seen > queued => self.queue.push_back((st.last_seen, ip)),
                 Some(_) => {
                     self.clients.remove(&ip);
+                    self.forget_member(ip);
                     self.evicted += 1;
                 }
                 None => {}
+            }
+        }
+    }
+
+    /// Takes an evicted client out of its range; a range left without
+    /// addresses goes too (its offenders were among them).
+    fn forget_member(&mut self, ip: IpAddr) {
+        let key = range_of(&ip);
+        if let Some(r) = self.ranges.get_mut(&key) {
+            r.members.retain(|m| *m != ip);
+            if r.members.is_empty() {
+                self.ranges.remove(&key);
             }
         }
     }
@@ -958,6 +974,43 @@ mod tests {
             assert!(book.len() <= 10);
         }
         assert_eq!(book.evicted, 90);
+    }
+
+    /// Ranges go with their last address: a long-running sensor that has
+    /// seen more ranges than the book holds clients still tracks new ones.
+    #[test]
+    fn ranges_are_bounded_by_the_clients_and_new_ones_are_still_tracked() {
+        let mut book = ClientBook::new(40);
+        let mut out = Vec::new();
+        for i in 0..1000u32 {
+            // Every address in a range of its own.
+            let ip = format!("10.{}.{}.1", i / 256, i % 256);
+            book.on_start(&start(i as u64, &ip, i as f64, None), &ctx(), &mut out);
+            assert!(
+                book.ranges.len() <= book.len(),
+                "{} ranges",
+                book.ranges.len()
+            );
+        }
+        assert_eq!(book.ranges.len(), 40);
+        // A range of offenders first seen after all that is still blocked.
+        out.clear();
+        for a in 1..=20u32 {
+            let ip = format!("10.200.7.{a}");
+            let s = start(
+                5000 + a as u64,
+                &ip,
+                1000.0 + a as f64,
+                Some(ClientClass::Malicious),
+            );
+            book.on_start(&s, &ctx(), &mut out);
+        }
+        let ranges: Vec<&str> = out
+            .iter()
+            .filter(|p| p.scope == Scope::IpRange)
+            .map(|p| p.value.as_str())
+            .collect();
+        assert_eq!(ranges, vec!["10.200.7.0/24"]);
     }
 
     #[test]

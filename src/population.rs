@@ -18,6 +18,56 @@ use std::sync::Arc;
 
 const NS: i64 = 1_000_000_000;
 
+/// Addresses of one population remembered as proposed (a distributed attack
+/// rotates through many more).
+const PROPOSED_CAP: usize = 65_536;
+
+/// Half an address block's lifetime: an address proposed less long ago is
+/// not proposed again.
+fn ip_half_ttl(ctx: &Context) -> i64 {
+    ctx.cfg.decisions.ip_ttl_s as i64 * NS / 2
+}
+
+/// The addresses of a population proposed for a block lately, oldest first:
+/// one is not proposed again until half the block's lifetime has passed
+/// (then its proposal renews the block, or blocks it again if the block has
+/// ended), and at most `PROPOSED_CAP` are remembered, the oldest forgotten
+/// first (a forgotten one may be proposed again early: the decision book
+/// drops a duplicate of a live block).
+#[derive(Debug, Default)]
+struct RecentProposals {
+    at: HashMap<IpAddr, Timestamp>,
+    order: VecDeque<(Timestamp, IpAddr)>,
+}
+
+impl RecentProposals {
+    fn contains(&self, ip: &IpAddr, now: Timestamp, half_ttl: i64) -> bool {
+        self.at
+            .get(ip)
+            .is_some_and(|t| now.nanos_since(*t) < half_ttl)
+    }
+
+    fn insert(&mut self, ip: IpAddr, now: Timestamp, half_ttl: i64) {
+        while let Some(&(t, old)) = self.order.front() {
+            if now.nanos_since(t) < half_ttl && self.at.len() < PROPOSED_CAP {
+                break;
+            }
+            self.order.pop_front();
+            // Unless it was proposed again since (a later entry holds it).
+            if self.at.get(&old) == Some(&t) {
+                self.at.remove(&old);
+            }
+        }
+        self.at.insert(ip, now);
+        self.order.push_back((now, ip));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.at.len()
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct AddrStats {
     first_seen: Timestamp,
@@ -49,7 +99,7 @@ struct Population {
     order: VecDeque<(Timestamp, IpAddr)>,
     login_like: u32,
     alarm_until: Option<Timestamp>,
-    proposed: HashSet<IpAddr>,
+    proposed: RecentProposals,
     fingerprint_proposed_at: Option<Timestamp>,
     /// Learning: largest population seen in one window, and flagged addresses.
     max_window_addresses: u64,
@@ -115,7 +165,7 @@ impl PopulationBook {
             order: VecDeque::new(),
             login_like: 0,
             alarm_until: None,
-            proposed: HashSet::new(),
+            proposed: RecentProposals::default(),
             fingerprint_proposed_at: None,
             max_window_addresses: 0,
             flagged: HashSet::new(),
@@ -140,13 +190,13 @@ impl PopulationBook {
         if alarm
             && is_new
             && p.class != Some(ClientClass::Browser)
-            && !p.proposed.contains(&s.client)
+            && !p.proposed.contains(&s.client, now, ip_half_ttl(ctx))
         {
             let reasons = vec![p.member_reason(
                 ctx,
                 "new address of a client stack under distributed attack",
             )];
-            p.propose_ip(s.client, now, reasons, out);
+            p.propose_ip(s.client, now, ip_half_ttl(ctx), reasons, out);
         }
     }
 
@@ -175,14 +225,14 @@ impl PopulationBook {
             }
             p.alarm_until = Some(Timestamp(now.0 + window));
         } else if alarm
-            && !p.proposed.contains(&s.client)
+            && !p.proposed.contains(&s.client, now, ip_half_ttl(ctx))
             && p.addrs.get(&s.client).is_some_and(AddrStats::login_like)
         {
             let reasons = vec![p.member_reason(
                 ctx,
                 "login-like attempts with a client stack under distributed attack",
             )];
-            p.propose_ip(s.client, now, reasons, out);
+            p.propose_ip(s.client, now, ip_half_ttl(ctx), reasons, out);
         }
     }
 
@@ -343,12 +393,12 @@ impl Population {
         let mut members: Vec<IpAddr> = self
             .addrs
             .iter()
-            .filter(|(ip, a)| a.login_like() && !self.proposed.contains(*ip))
+            .filter(|(ip, a)| a.login_like() && !self.proposed.contains(ip, now, ip_half_ttl(ctx)))
             .map(|(ip, _)| *ip)
             .collect();
         members.sort();
         for ip in members {
-            self.propose_ip(ip, now, vec![reason.clone()], out);
+            self.propose_ip(ip, now, ip_half_ttl(ctx), vec![reason.clone()], out);
         }
     }
 
@@ -356,10 +406,11 @@ impl Population {
         &mut self,
         ip: IpAddr,
         now: Timestamp,
+        half_ttl: i64,
         reasons: Vec<Reason>,
         out: &mut Vec<Proposal>,
     ) {
-        self.proposed.insert(ip);
+        self.proposed.insert(ip, now, half_ttl);
         if self.flagged.len() < 65_536 {
             self.flagged.insert(ip);
         }
@@ -479,6 +530,47 @@ mod tests {
             book.on_end(&e, &c, &mut out);
         }
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn recent_proposals_are_bounded_and_forgotten_after_half_a_block_lifetime() {
+        let h = 1800 * NS;
+        let ip = |i: u32| IpAddr::from((0x0a00_0000 + i).to_be_bytes());
+        let mut r = RecentProposals::default();
+        for i in 0..PROPOSED_CAP as u32 + 100 {
+            r.insert(ip(i), Timestamp(0), h);
+        }
+        assert_eq!(r.len(), PROPOSED_CAP);
+        assert!(!r.contains(&ip(99), Timestamp(0), h), "the oldest go first");
+        assert!(r.contains(&ip(100), Timestamp(0), h));
+        assert!(r.contains(&ip(100), Timestamp(h - 1), h));
+        assert!(!r.contains(&ip(100), Timestamp(h), h));
+        // Proposing again after that forgets every entry that old.
+        r.insert(ip(100), Timestamp(h), h);
+        assert_eq!(r.len(), 1);
+        assert!(r.contains(&ip(100), Timestamp(h), h));
+    }
+
+    /// A botnet that comes back with the same addresses after their blocks
+    /// have (half) run out is blocked again.
+    #[test]
+    fn a_returning_attack_blocks_its_addresses_again() {
+        let mut book = PopulationBook::new(100, 4096);
+        let c = ctx();
+        let half_ttl_s = c.cfg.decisions.ip_ttl_s as f64 / 2.0;
+        let mut wave = |t0: f64| {
+            let mut out = Vec::new();
+            for i in 0..60u32 {
+                let ip: IpAddr = format!("10.81.0.{}", i + 1).parse().unwrap();
+                let (s, e) = conn(ip, t0 + i as f64 * 2.0, Some(ClientClass::Library), true);
+                book.on_start(&s, &c, &mut out);
+                book.on_end(&e, &c, &mut out);
+            }
+            out.iter().filter(|p| p.scope == Scope::Ip).count()
+        };
+        assert_eq!(wave(0.0), 60);
+        assert_eq!(wave(200.0), 0, "blocked lately: not proposed again");
+        assert_eq!(wave(half_ttl_s + 200.0), 60);
     }
 
     #[test]

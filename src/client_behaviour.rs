@@ -942,6 +942,14 @@ mod tests {
         assert_eq!(out[0].decided_at, s.hello_ts);
     }
 
+    /// The ranges proposed for a block.
+    fn range_blocks(out: &[Proposal]) -> Vec<&str> {
+        out.iter()
+            .filter(|p| p.scope == Scope::IpRange)
+            .map(|p| p.value.as_str())
+            .collect()
+    }
+
     #[test]
     fn a_range_of_offenders_is_blocked_only_when_nobody_else_is_there() {
         let mut book = ClientBook::new(10_000);
@@ -955,12 +963,7 @@ mod tests {
                 book.on_start(&s, &ctx(), &mut out);
             }
         }
-        let ranges: Vec<&str> = out
-            .iter()
-            .filter(|p| p.scope == Scope::IpRange)
-            .map(|p| p.value.as_str())
-            .collect();
-        assert_eq!(ranges, vec!["10.6.6.0/24"]);
+        assert_eq!(range_blocks(&out), vec!["10.6.6.0/24"]);
         assert_eq!(out.iter().filter(|p| p.scope == Scope::Ip).count(), 40);
     }
 
@@ -1005,12 +1008,7 @@ mod tests {
             );
             book.on_start(&s, &ctx(), &mut out);
         }
-        let ranges: Vec<&str> = out
-            .iter()
-            .filter(|p| p.scope == Scope::IpRange)
-            .map(|p| p.value.as_str())
-            .collect();
-        assert_eq!(ranges, vec!["10.200.7.0/24"]);
+        assert_eq!(range_blocks(&out), vec!["10.200.7.0/24"]);
     }
 
     #[test]

@@ -30,18 +30,20 @@ impl<'a> JsonObject<'a> {
         if fragment.is_empty() {
             return;
         }
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
+        self.separate();
         self.out.extend_from_slice(fragment);
     }
 
-    fn key(&mut self, name: &str) {
+    /// The comma before every field but the first.
+    fn separate(&mut self) {
         if !self.first {
             self.out.push(b',');
         }
         self.first = false;
+    }
+
+    fn key(&mut self, name: &str) {
+        self.separate();
         // Keys are this program's own literals: nothing to escape.
         debug_assert!(!name.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
         self.out.push(b'"');

@@ -55,19 +55,19 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
                 shakedown_fingerprints::ja4::Transport::Quic => summary.connections_quic += 1,
                 _ => summary.connections_tcp += 1,
             }
+            let mut line = |buf: &mut Vec<u8>| {
+                records.write(&conn, buf);
+                buf.push(b'\n');
+            };
             if order.is_next(conn.id) {
                 // Its turn already (the usual case): straight into the output.
-                writer.record(|buf| {
-                    records.write(&conn, buf);
-                    buf.push(b'\n');
-                });
+                writer.record(line);
                 order.resolve(conn.id, None, |l| writer.write(&l));
             } else {
                 // Records are 1-2 KB: room for the longest without growing.
-                let mut line = Vec::with_capacity(2048);
-                records.write(&conn, &mut line);
-                line.push(b'\n');
-                order.resolve(conn.id, Some(line), |l| writer.write(&l));
+                let mut buf = Vec::with_capacity(2048);
+                line(&mut buf);
+                order.resolve(conn.id, Some(buf), |l| writer.write(&l));
             }
         }
         FlowEvent::End(end) => {

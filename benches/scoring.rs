@@ -78,7 +78,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("start + exchange + end, per connection", |b| {
         b.iter(|| {
             let mut clients = ClientBook::new(1_000_000);
-            let mut pops = PopulationBook::new(100_000, 4096);
+            let mut pops = PopulationBook::new(100_000, 4096, 2_000_000);
             let mut out = Vec::new();
             for (start, ex, end) in &conns {
                 clients.on_start(start, &ctx, &mut out);

@@ -174,6 +174,9 @@ pub struct Limits {
     pub max_fingerprints: usize,
     /// Addresses remembered per fingerprint population.
     pub max_population_addresses: usize,
+    /// Addresses remembered by all fingerprint populations together (in the
+    /// window, proposed lately, flagged for learning), all workers together.
+    pub max_population_entries: usize,
 }
 
 impl Default for Limits {
@@ -183,6 +186,7 @@ impl Default for Limits {
             max_clients: 1_000_000,
             max_fingerprints: 100_000,
             max_population_addresses: 4096,
+            max_population_entries: 2_000_000,
         }
     }
 }

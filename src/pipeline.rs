@@ -20,6 +20,7 @@ use crate::model::Model;
 use crate::observations::{ConnEnd, ConnStart, Observation};
 use crate::population::{PopulationBook, PopulationSummary};
 use crate::proposal::Proposal;
+use crate::shard_counters::{BookTotals, ShardCounters};
 use crate::stack_names::{fixed_hash, StackNameBook};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use hashbrown::HashMap;
@@ -143,6 +144,8 @@ pub struct PipelineResult {
     pub clients: Vec<ClientSummary>,
     pub populations: Vec<PopulationSummary>,
     pub traffic: TrafficStats,
+    /// What the workers' client and population books held at the end, and gave up.
+    pub books: BookTotals,
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
 }
@@ -152,6 +155,7 @@ pub struct Dispatcher {
     workers: Vec<Sender<WorkItem>>,
     batches: Vec<(Vec<(Role, Observation)>, Instant)>,
     handles: Vec<JoinHandle<()>>,
+    shards: Vec<Arc<ShardCounters>>,
     sink: Option<JoinHandle<BookStats>>,
     sink_results: Receiver<SinkResults>,
     sink_tx: Sender<SinkMsg>,
@@ -184,6 +188,7 @@ impl Dispatcher {
         let (res_tx, res_rx) = bounded(1);
         let mut workers = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
+        let mut shards = Vec::with_capacity(n);
         for idx in 0..n {
             let (tx, rx) = bounded::<WorkItem>(QUEUE_DEPTH);
             let ctx = Context {
@@ -191,13 +196,20 @@ impl Dispatcher {
                 model: model.clone(),
             };
             let sink_tx = sink_tx.clone();
-            let clients = (cfg.limits.max_clients / n).max(1);
-            let pops = (cfg.limits.max_fingerprints / n).max(1);
-            let max_addrs = cfg.limits.max_population_addresses;
+            let books = WorkerBooks {
+                clients: ClientBook::new((cfg.limits.max_clients / n).max(1)),
+                populations: PopulationBook::new(
+                    (cfg.limits.max_fingerprints / n).max(1),
+                    cfg.limits.max_population_addresses,
+                    (cfg.limits.max_population_entries / n).max(1),
+                ),
+                counters: Arc::new(ShardCounters::default()),
+            };
+            shards.push(books.counters.clone());
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("shakedown-worker-{idx}"))
-                    .spawn(move || worker(idx, rx, sink_tx, ctx, clients, pops, max_addrs))?,
+                    .spawn(move || worker(idx, rx, sink_tx, ctx, books))?,
             );
             workers.push(tx);
         }
@@ -211,6 +223,7 @@ impl Dispatcher {
                 .collect(),
             workers,
             handles,
+            shards,
             sink: Some(sink),
             sink_results: res_rx,
             sink_tx,
@@ -527,6 +540,11 @@ impl Dispatcher {
     }
 
     /// Scores with `model` from now on (a continuous-learning checkpoint).
+    /// What the workers' books hold and have given up, as of their latest batch.
+    pub fn books(&self) -> BookTotals {
+        ShardCounters::totals(self.shards.iter().map(|s| &**s))
+    }
+
     pub fn set_model(&mut self, model: Option<Arc<Model>>) {
         for w in 0..self.workers.len() {
             self.flush(w);
@@ -563,10 +581,18 @@ impl Dispatcher {
             clients,
             populations,
             traffic: std::mem::take(&mut self.traffic),
+            books: self.books(),
             first_ts: self.first_ts,
             last_ts: (self.now.0 != i64::MIN).then_some(self.now),
         })
     }
+}
+
+/// A worker's books and the counters it publishes of them.
+struct WorkerBooks {
+    clients: ClientBook,
+    populations: PopulationBook,
+    counters: Arc<ShardCounters>,
 }
 
 fn worker(
@@ -574,12 +600,13 @@ fn worker(
     rx: Receiver<WorkItem>,
     sink: Sender<SinkMsg>,
     mut ctx: Context,
-    max_clients: usize,
-    max_pops: usize,
-    max_addrs: usize,
+    books: WorkerBooks,
 ) {
-    let mut clients = ClientBook::new(max_clients);
-    let mut pops = PopulationBook::new(max_pops, max_addrs);
+    let WorkerBooks {
+        mut clients,
+        populations: mut pops,
+        counters,
+    } = books;
     let mut out = Vec::new();
     for item in rx {
         let (batch, sent) = match item {
@@ -635,6 +662,7 @@ fn worker(
                 p.origin = Some(sent);
             }
         }
+        counters.publish(&clients, &pops);
     }
     if !out.is_empty() {
         let _ = sink.send(SinkMsg::Proposals(out));

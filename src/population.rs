@@ -66,6 +66,12 @@ impl RecentProposals {
     fn len(&self) -> usize {
         self.at.len()
     }
+
+    /// Entries held, for the book's budget (the order may briefly hold an
+    /// address twice, so it is what is counted).
+    fn entries(&self) -> usize {
+        self.order.len().max(self.at.len())
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -122,36 +128,89 @@ pub struct PopulationBook {
     queue: VecDeque<(Timestamp, Arc<str>)>,
     capacity: usize,
     max_addresses: usize,
+    /// Addresses remembered by all populations together (in the window,
+    /// proposed lately, flagged for learning), and their budget: each
+    /// population is bounded on its own, but a flood of distinct stacks could
+    /// otherwise fill every one of `capacity` populations.
+    entries: usize,
+    max_entries: usize,
+    /// Populations given up for a newer one (`capacity`).
     pub evicted: u64,
+    /// Populations given up for the address budget (`max_entries`).
+    pub shed: u64,
 }
 
 impl PopulationBook {
-    pub fn new(capacity: usize, max_addresses: usize) -> PopulationBook {
+    /// At most `capacity` populations of at most `max_addresses` addresses
+    /// each, and `max_entries` remembered addresses in all.
+    pub fn new(capacity: usize, max_addresses: usize, max_entries: usize) -> PopulationBook {
         PopulationBook {
             pops: HashMap::new(),
             queue: VecDeque::new(),
             capacity: capacity.max(1),
             max_addresses: max_addresses.max(16),
+            entries: 0,
+            max_entries: max_entries.max(1),
             evicted: 0,
+            shed: 0,
+        }
+    }
+
+    /// Populations held now.
+    pub fn len(&self) -> usize {
+        self.pops.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pops.is_empty()
+    }
+
+    /// Addresses remembered by all populations now (the budget's measure).
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// Takes the least recently seen population out, unless it has been seen
+    /// since it was queued (then it is queued again) or it is `keep`; false
+    /// when the queue is empty.
+    fn evict_oldest(&mut self, keep: Option<&Arc<str>>) -> Option<bool> {
+        let (queued, k) = self.queue.pop_front()?;
+        match self.pops.get(&k) {
+            Some(p) if p.last_seen() > queued || keep.is_some_and(|c| **c == *k) => {
+                let last = p.last_seen();
+                self.queue.push_back((last, k));
+                Some(false)
+            }
+            Some(p) => {
+                self.entries -= p.entries();
+                self.pops.remove(&k);
+                Some(true)
+            }
+            None => Some(false),
+        }
+    }
+
+    /// Books the change of `key`'s entries from `before`, then gives up the
+    /// least recently seen other populations while over the budget.
+    fn settle(&mut self, key: &Arc<str>, before: usize) {
+        let after = self.pops.get(key).map_or(0, Population::entries);
+        self.entries = self.entries - before + after;
+        while self.entries > self.max_entries && self.pops.len() > 1 {
+            match self.evict_oldest(Some(key)) {
+                Some(true) => self.shed += 1,
+                Some(false) => {}
+                None => break,
+            }
         }
     }
 
     fn population(&mut self, s: &ConnStart, key: &Arc<str>, ts: Timestamp) -> &mut Population {
         if !self.pops.contains_key(key) {
             while self.pops.len() >= self.capacity {
-                let Some((queued, k)) = self.queue.pop_front() else {
-                    break;
-                };
-                match self.pops.get(&k) {
-                    Some(p) if p.last_seen() > queued => {
-                        let last = p.last_seen();
-                        self.queue.push_back((last, k));
-                    }
-                    Some(_) => {
-                        self.pops.remove(&k);
-                        self.evicted += 1;
-                    }
-                    None => {}
+                match self.evict_oldest(None) {
+                    Some(true) => self.evicted += 1,
+                    Some(false) => {}
+                    None => break,
                 }
             }
             self.queue.push_back((ts, key.clone()));
@@ -180,6 +239,7 @@ impl PopulationBook {
         let window = ctx.cfg.windows.population_s as i64 * NS;
         let now = s.observed_at;
         let p = self.population(s, &key, now);
+        let before = p.entries();
         p.connections += 1;
         p.expire(now, window);
         let is_new = p.update(s.client, now, max_addresses, |a| a.connections += 1);
@@ -198,6 +258,7 @@ impl PopulationBook {
             )];
             p.propose_ip(s.client, now, ip_half_ttl(ctx), reasons, out);
         }
+        self.settle(&key, before);
     }
 
     pub fn on_end(&mut self, e: &ConnEnd, ctx: &Context, out: &mut Vec<Proposal>) {
@@ -209,6 +270,7 @@ impl PopulationBook {
         let window = ctx.cfg.windows.population_s as i64 * NS;
         let now = e.observed_at;
         let p = self.population(s, &key, now);
+        let before = p.entries();
         p.expire(now, window);
         let ex = e.exchanges;
         let small = e.small_responses;
@@ -234,6 +296,7 @@ impl PopulationBook {
             )];
             p.propose_ip(s.client, now, ip_half_ttl(ctx), reasons, out);
         }
+        self.settle(&key, before);
     }
 
     pub fn summaries(&self) -> Vec<PopulationSummary> {
@@ -274,6 +337,11 @@ fn apply(a: &mut AddrStats, login_like: &mut u32, ts: Timestamp, f: impl FnOnce(
 }
 
 impl Population {
+    /// Addresses it remembers: in the window, proposed lately, flagged.
+    fn entries(&self) -> usize {
+        self.order.len().max(self.addrs.len()) + self.proposed.entries() + self.flagged.len()
+    }
+
     fn last_seen(&self) -> Timestamp {
         self.order.back().map_or(self.first_seen, |(t, _)| *t)
     }
@@ -446,6 +514,17 @@ mod tests {
         class: Option<ClientClass>,
         small: bool,
     ) -> (Arc<ConnStart>, ConnEnd) {
+        conn_of_stack(ip, t, class, small, "sig")
+    }
+
+    /// A connection of the stack with this TCP signature.
+    fn conn_of_stack(
+        ip: IpAddr,
+        t: f64,
+        class: Option<ClientClass>,
+        small: bool,
+        tcp_sig: &str,
+    ) -> (Arc<ConnStart>, ConnEnd) {
         let s = Arc::new(ConnStart {
             id: 0,
             client: ip,
@@ -454,8 +533,8 @@ mod tests {
             fingerprints: Arc::new(Fingerprints {
                 ja4: Some("t13d1812h1_85036bcba153_b26ce05bbdd6".into()),
                 ja3: None,
-                tcp_sig: Some("sig".into()),
-                ja4_tcp: Some("t13d1812h1_85036bcba153_b26ce05bbdd6~sig".into()),
+                tcp_sig: Some(tcp_sig.into()),
+                ja4_tcp: Some(format!("t13d1812h1_85036bcba153_b26ce05bbdd6~{tcp_sig}").into()),
                 class: class.map(ClientClass::as_str),
                 stack: None,
             }),
@@ -478,7 +557,7 @@ mod tests {
 
     #[test]
     fn distributed_stuffing_blocks_the_stack_and_every_member() {
-        let mut book = PopulationBook::new(100, 4096);
+        let mut book = PopulationBook::new(100, 4096, 1_000_000);
         let mut out = Vec::new();
         let c = ctx();
         for i in 0..60u32 {
@@ -505,7 +584,7 @@ mod tests {
 
     #[test]
     fn browsers_need_a_much_larger_population_and_never_get_a_stack_block() {
-        let mut book = PopulationBook::new(100, 4096);
+        let mut book = PopulationBook::new(100, 4096, 1_000_000);
         let mut out = Vec::new();
         let c = ctx();
         for i in 0..100u32 {
@@ -519,7 +598,7 @@ mod tests {
 
     #[test]
     fn normal_users_of_a_stack_do_not_raise_an_alarm() {
-        let mut book = PopulationBook::new(100, 4096);
+        let mut book = PopulationBook::new(100, 4096, 1_000_000);
         let mut out = Vec::new();
         let c = ctx();
         for i in 0..200u32 {
@@ -555,7 +634,7 @@ mod tests {
     /// have (half) run out is blocked again.
     #[test]
     fn a_returning_attack_blocks_its_addresses_again() {
-        let mut book = PopulationBook::new(100, 4096);
+        let mut book = PopulationBook::new(100, 4096, 1_000_000);
         let c = ctx();
         let half_ttl_s = c.cfg.decisions.ip_ttl_s as f64 / 2.0;
         let mut wave = |t0: f64| {
@@ -575,7 +654,7 @@ mod tests {
 
     #[test]
     fn populations_are_bounded() {
-        let mut book = PopulationBook::new(100, 32);
+        let mut book = PopulationBook::new(100, 32, 1_000_000);
         let mut out = Vec::new();
         let c = ctx();
         for i in 0..1000u32 {
@@ -588,5 +667,49 @@ mod tests {
         }
         let p = book.pops.values().next().unwrap();
         assert!(p.addrs.len() <= 32);
+    }
+
+    /// Thousands of distinct stacks, each from many addresses: the
+    /// populations together never remember more addresses than the budget,
+    /// the least recently seen go first, and an attack that follows is still
+    /// caught.
+    #[test]
+    fn a_flood_of_stacks_stays_within_the_address_budget() {
+        let budget = 5_000;
+        let mut book = PopulationBook::new(100_000, 4096, budget);
+        let c = ctx();
+        let mut out = Vec::new();
+        let ip = |k: u32, i: u32| IpAddr::from((0x0a00_0000 + k * 64 + i).to_be_bytes());
+        let mut t = 0.0;
+        // 2,000 stacks of 50 addresses: 100,000 addresses, 20 times the budget.
+        for k in 0..2000u32 {
+            for i in 0..50 {
+                t += 0.001;
+                let (s, e) = conn_of_stack(ip(k, i), t, None, false, &format!("flood{k}"));
+                book.on_start(&s, &c, &mut out);
+                book.on_end(&e, &c, &mut out);
+            }
+            assert!(book.entries() <= budget, "{} addresses", book.entries());
+        }
+        let counted: usize = book.pops.values().map(Population::entries).sum();
+        assert_eq!(book.entries(), counted, "the budget's count is exact");
+        assert!(book.shed >= 1900, "{} shed", book.shed);
+        assert!(book
+            .pops
+            .contains_key("t13d1812h1_85036bcba153_b26ce05bbdd6~flood1999"));
+        assert!(out.is_empty());
+        for i in 0..60u32 {
+            let (s, e) = conn(
+                ip(5000, i),
+                t + i as f64 * 2.0,
+                Some(ClientClass::Library),
+                true,
+            );
+            book.on_start(&s, &c, &mut out);
+            book.on_end(&e, &c, &mut out);
+        }
+        assert_eq!(out.iter().filter(|p| p.scope == Scope::Ja4Tcp).count(), 1);
+        assert_eq!(out.iter().filter(|p| p.scope == Scope::Ip).count(), 60);
+        assert!(book.entries() <= budget);
     }
 }

@@ -16,6 +16,7 @@ use crate::model::Model;
 use crate::model_keeper::ModelKeeper;
 use crate::pipeline::Dispatcher;
 use crate::run_summary::RunSummary;
+use crate::shard_counters::BookTotals;
 use crossbeam_channel::{bounded, RecvTimeoutError, TrySendError};
 use shakedown_capture::tracker::TrackerConfig;
 use shakedown_capture::{decode, LiveOptions, LiveSource, Timestamp, Tracker};
@@ -272,6 +273,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
                     summary: &summary,
                     tracker: &tracker,
                     decisions: &decision_counts,
+                    books: dispatcher.books(),
                     queue_depth: rx.len(),
                     queue_capacity: rx.capacity().unwrap_or(0),
                     model_modified,
@@ -393,6 +395,7 @@ struct Gauges<'a> {
     summary: &'a RunSummary,
     tracker: &'a Tracker,
     decisions: &'a Mutex<DecisionCounts>,
+    books: BookTotals,
     queue_depth: usize,
     queue_capacity: usize,
     model_modified: Option<SystemTime>,
@@ -439,7 +442,8 @@ fn render_metrics(g: &Gauges) -> String {
         &|c| c.queue_dropped.load(Ordering::Relaxed),
     );
     let t = tracker.stats();
-    let plain: [(&str, &str, &str, u64); 11] = [
+    let k = g.books;
+    let plain: [(&str, &str, &str, u64); 17] = [
         (
             "packets_total",
             "counter",
@@ -505,6 +509,42 @@ fn render_metrics(g: &Gauges) -> String {
             "counter",
             "Packets not decoded (not IP, truncated, ...).",
             summary.skipped.iter().sum(),
+        ),
+        (
+            "clients",
+            "gauge",
+            "Clients with behaviour state now (all workers).",
+            k.clients,
+        ),
+        (
+            "clients_evicted_total",
+            "counter",
+            "Clients given up, least recently seen first, because the client book was full (limits.max_clients).",
+            k.clients_evicted,
+        ),
+        (
+            "populations",
+            "gauge",
+            "Fingerprint populations now (all workers).",
+            k.populations,
+        ),
+        (
+            "populations_evicted_total",
+            "counter",
+            "Populations given up, least recently seen first, for newer ones (limits.max_fingerprints).",
+            k.populations_evicted,
+        ),
+        (
+            "populations_shed_total",
+            "counter",
+            "Populations given up, least recently seen first, for the address budget (limits.max_population_entries).",
+            k.populations_shed,
+        ),
+        (
+            "population_addresses",
+            "gauge",
+            "Addresses the fingerprint populations remember now (in the window, proposed lately, flagged).",
+            k.population_addresses,
         ),
     ];
     for (name, kind, help, v) in plain {

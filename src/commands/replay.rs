@@ -300,5 +300,16 @@ pub fn report(r: &PipelineResult, cfg: &Config) -> String {
             l.len()
         );
     }
+    let k = &r.books;
+    let _ = writeln!(
+        s,
+        "books: {} clients ({} evicted), {} fingerprint populations ({} evicted, {} given up for the address budget) remembering {} addresses",
+        k.clients,
+        k.clients_evicted,
+        k.populations,
+        k.populations_evicted,
+        k.populations_shed,
+        k.population_addresses
+    );
     s
 }

@@ -1,0 +1,201 @@
+//! The scoring side's memory per client and per population address, counted
+//! by the allocator: docs/ARCHITECTURE.md's worst-case figures for the client
+//! book and the fingerprint populations come from here, and these tests fail
+//! if the books grow past them. Counting allocations is exact, so this checks
+//! a bound, not a speed.
+
+use shakedown::client_behaviour::{ClientBook, Context};
+use shakedown::config::Config;
+use shakedown::features::Exchange;
+use shakedown::observations::{ConnEnd, ConnStart};
+use shakedown::population::PopulationBook;
+use shakedown::proposal::Fingerprints;
+use shakedown_capture::Timestamp;
+use shakedown_fingerprints::reputation::ClientClass;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+/// The system allocator, counting the bytes live now and the peak since reset.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(l.size(), Relaxed) + l.size();
+        PEAK.fetch_max(live, Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// The tests measure one at a time (the counts are process-wide).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Bytes allocated (live at the end, peak on the way) by `f`'s result.
+fn measure<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
+    let base = LIVE.load(Relaxed);
+    PEAK.store(base, Relaxed);
+    let v = f();
+    let live = LIVE.load(Relaxed) - base;
+    let peak = PEAK.load(Relaxed) - base;
+    (v, live, peak)
+}
+
+const NS: i64 = 1_000_000_000;
+
+fn ctx() -> Context {
+    Context {
+        cfg: Arc::new(Config::default()),
+        model: None,
+    }
+}
+
+fn stack(n: u32) -> Arc<Fingerprints> {
+    let ja4: Arc<str> = format!("t13d1812h1_85036bcba153_{n:012x}").into();
+    Arc::new(Fingerprints {
+        ja4: Some(ja4.clone()),
+        ja3: None,
+        tcp_sig: Some("64240:2-4-8-1-3:1460:7:64".into()),
+        ja4_tcp: Some(format!("{ja4}~64240:2-4-8-1-3:1460:7:64").into()),
+        class: Some(ClientClass::Library.as_str()),
+        stack: None,
+    })
+}
+
+fn start(ip: IpAddr, t: i64, fp: &Arc<Fingerprints>) -> Arc<ConnStart> {
+    Arc::new(ConnStart {
+        id: 0,
+        client: ip,
+        hello_ts: Timestamp(t),
+        observed_at: Timestamp(t),
+        fingerprints: fp.clone(),
+        class: Some(ClientClass::Library),
+        sni_present: true,
+        resumption: false,
+    })
+}
+
+fn end(s: &Arc<ConnStart>, t: i64, small: bool) -> ConnEnd {
+    ConnEnd {
+        start: s.clone(),
+        end_ts: Timestamp(t),
+        observed_at: Timestamp(t),
+        exchanges: 1,
+        small_responses: small as u32,
+        client_app_bytes: 300,
+        server_app_bytes: if small { 60 } else { 6000 },
+        failed: false,
+    }
+}
+
+fn ipv4(i: u32) -> IpAddr {
+    IpAddr::from((0x0a00_0000 + i).to_be_bytes())
+}
+
+/// Every client at its fullest: more fingerprints than it remembers (8), a
+/// full ring of recent requests (32) and of recent ends (10), each in its own
+/// /24. The count is one past a hash table growth (7/8 of 16,384 buckets),
+/// where the tables are emptiest and so cost the most per client.
+#[test]
+fn a_client_costs_at_most_what_the_architecture_promises() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    const CLIENTS: u32 = 14_337;
+    // Documented in docs/ARCHITECTURE.md (client book row).
+    const PROMISED_PER_CLIENT: usize = 2_200;
+    let c = ctx();
+    let stacks: Vec<_> = (0..12).map(stack).collect();
+    let (book, live, peak) = measure(|| {
+        let mut book = ClientBook::new(1_000_000);
+        let mut out = Vec::new();
+        for i in 0..CLIENTS {
+            // One /24 per client: a range each, the most ranges can cost.
+            let ip = ipv4(i << 8);
+            let t0 = i64::from(i) * 1_000;
+            for (k, fp) in stacks.iter().enumerate() {
+                let t = t0 + k as i64 * NS;
+                let s = start(ip, t, fp);
+                book.on_start(&s, &c, &mut out);
+                let exchanges: Vec<Exchange> = (0..3)
+                    .map(|j| Exchange {
+                        request_ts: Timestamp(t + j * NS / 10),
+                        request_bytes: 300,
+                        response_bytes: 6000,
+                        ttfb_ns: Some(NS / 100),
+                    })
+                    .collect();
+                book.on_exchanges(&s, &exchanges, Timestamp(t + NS / 2), &c, &mut out);
+                book.on_end(&end(&s, t + NS / 2, false), &c, &mut out);
+            }
+            out.clear();
+        }
+        book
+    });
+    assert_eq!(book.len(), CLIENTS as usize);
+    let (live, peak) = (live / CLIENTS as usize, peak / CLIENTS as usize);
+    eprintln!("client book: {live} B per client live, {peak} B at the peak");
+    assert!(
+        peak <= PROMISED_PER_CLIENT,
+        "{peak} B per client at the peak, {PROMISED_PER_CLIENT} B promised"
+    );
+    drop(book);
+}
+
+/// Populations at the address budget: many stacks of many addresses (in the
+/// window), and one under distributed attack whose addresses are also
+/// proposed and flagged. Memory per remembered address (the budget's unit).
+#[test]
+fn a_population_address_costs_at_most_what_the_architecture_promises() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    const BUDGET: usize = 200_000;
+    // Documented in docs/ARCHITECTURE.md (population rows).
+    const PROMISED_PER_ADDRESS: usize = 175;
+    let c = ctx();
+    let stacks: Vec<_> = (0..200).map(stack).collect();
+    let (book, live, peak) = measure(|| {
+        let mut book = PopulationBook::new(100_000, 4096, BUDGET);
+        let mut out = Vec::new();
+        let mut t = 0;
+        // An attack first (its addresses proposed and flagged), then normal
+        // users of many stacks, more than the budget holds.
+        for i in 0..3_000u32 {
+            t += NS / 100;
+            let s = start(ipv4(1 << 24 | i), t, &stacks[0]);
+            book.on_start(&s, &c, &mut out);
+            book.on_end(&end(&s, t + NS / 20, true), &c, &mut out);
+        }
+        assert!(
+            out.len() > 2_000,
+            "the attack was seen: {} proposals",
+            out.len()
+        );
+        for (k, fp) in stacks.iter().enumerate().skip(1) {
+            for i in 0..2_000u32 {
+                t += NS / 10_000;
+                let s = start(ipv4((k as u32) << 16 | i), t, fp);
+                book.on_start(&s, &c, &mut out);
+                book.on_end(&end(&s, t + NS / 20, false), &c, &mut out);
+            }
+        }
+        book
+    });
+    assert!(book.shed > 0, "the budget was reached");
+    let entries = book.entries();
+    assert!(entries <= BUDGET && entries > BUDGET * 9 / 10);
+    let (live, peak) = (live / entries, peak / entries);
+    eprintln!("populations: {live} B per address live, {peak} B at the peak ({entries} addresses)");
+    assert!(
+        peak <= PROMISED_PER_ADDRESS,
+        "{peak} B per address at the peak, {PROMISED_PER_ADDRESS} B promised"
+    );
+    drop(book);
+}

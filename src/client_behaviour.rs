@@ -121,6 +121,37 @@ struct ClientState {
     connections: u64,
 }
 
+/// A run of requests without a pause of the think time.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    requests: u32,
+    /// From its first request to now while it goes on; to its last request
+    /// once it has ended.
+    span_s: f64,
+    /// Its last request came less than a think time ago.
+    ongoing: bool,
+}
+
+impl ClientState {
+    /// The latest run of requests as of `now`. A run has ended once its last
+    /// request is a think time old, even before a request starts the next
+    /// one: a connection that ends minutes later must not stretch it.
+    fn run(&self, now: Timestamp, ctx: &Context) -> Option<Run> {
+        let start = self.run_start?;
+        let pause = (ctx.cfg.thresholds.think_time_s * 1e9) as i64;
+        let ongoing = self.last_request.is_none_or(|l| now.nanos_since(l) < pause);
+        let end = match self.last_request {
+            Some(l) if !ongoing => l,
+            _ => now,
+        };
+        Some(Run {
+            requests: self.run_requests,
+            span_s: end.nanos_since(start) as f64 / 1e9,
+            ongoing,
+        })
+    }
+}
+
 /// Summary of a client for learning a model.
 #[derive(Debug, Clone)]
 pub struct ClientSummary {
@@ -597,13 +628,12 @@ fn behaviour_reasons(st: &mut ClientState, now: Timestamp, ctx: &Context, ev: &m
     // The rate over the window; for a client that started less than a window
     // ago, the rate of a sustained run (40+ requests over 10+ s without a
     // pause) extrapolated to the window.
-    let run_span = st
-        .run_start
-        .map_or(0.0, |t| now.nanos_since(t) as f64 / 1e9);
-    let run_rate = if st.run_requests >= 40 && run_span >= 10.0 {
-        st.run_requests as f64 * window_s / run_span
-    } else {
-        0.0
+    let run = st.run(now, ctx);
+    let run_rate = match run {
+        Some(r) if r.ongoing && r.requests >= 40 && r.span_s >= 10.0 => {
+            r.requests as f64 * window_s / r.span_s
+        }
+        _ => 0.0,
     };
     let rate = (w.exchanges as f64).max(run_rate);
     if rate >= req_limit {
@@ -645,8 +675,7 @@ fn behaviour_reasons(st: &mut ClientState, now: Timestamp, ctx: &Context, ev: &m
     uniform_small_responses(st, now, ctx, ev);
     // No think time: a long run of requests without any pause, lasting long
     // enough that it is not one page's burst of assets.
-    if let Some(run_start) = st.run_start {
-        let span = now.nanos_since(run_start) as f64 / 1e9;
+    if let Some(Run { span_s: span, .. }) = run {
         // 100+ requests over 5+ s is no page load either.
         if (st.run_requests >= 20 && span >= 10.0) || (st.run_requests >= 100 && span >= 5.0) {
             let weight = if st.run_requests >= 60 && span >= 10.0 || span >= 30.0 {
@@ -669,17 +698,24 @@ fn behaviour_reasons(st: &mut ClientState, now: Timestamp, ctx: &Context, ev: &m
             );
         }
     }
-    if st.fingerprints.len() >= 4 {
+    // Fingerprints seen in the window: the list is pruned at a connection's
+    // start only, and exchanges and ends come later.
+    let window_start = Timestamp(now.0 - ctx.cfg.windows.client_s as i64 * NS);
+    let fingerprints = st
+        .fingerprints
+        .iter()
+        .filter(|(_, t)| *t >= window_start)
+        .count();
+    if fingerprints >= 4 {
         ev.add(
             "fingerprint_rotation",
             0.3,
             || {
                 format!(
-                    "{} different TLS fingerprints from one address in {window_s} s",
-                    st.fingerprints.len()
+                    "{fingerprints} different TLS fingerprints from one address in {window_s} s"
                 )
             },
-            &[("fingerprints", st.fingerprints.len() as f64)],
+            &[("fingerprints", fingerprints as f64)],
         );
     }
 }
@@ -1026,5 +1062,70 @@ mod tests {
         assert_eq!(w.sum(Timestamp(200 * NS), b).exchanges, 0);
         w.at(Timestamp(200 * NS), b).exchanges += 2;
         assert_eq!(w.sum(Timestamp(200 * NS), b).exchanges, 2);
+    }
+
+    /// The reasons the behaviour detectors give for `ip` at `at_s`.
+    fn behaviour_at(book: &mut ClientBook, ip: &str, at_s: f64) -> Vec<Reason> {
+        let st = book
+            .clients
+            .get_mut(&ip.parse::<IpAddr>().unwrap())
+            .unwrap();
+        let mut ev = Evidence::explaining();
+        behaviour_reasons(st, Timestamp((at_s * 1e9) as i64), &ctx(), &mut ev);
+        ev.into_reasons()
+    }
+
+    /// A run of requests without think time is judged by its own span once
+    /// it has ended: a connection that ends a minute later does not make 40
+    /// requests over 12 s into 40 requests over 100 s (nor a rate over them).
+    #[test]
+    fn a_run_that_ended_keeps_its_own_span() {
+        let mut book = ClientBook::new(100);
+        let mut out = Vec::new();
+        let c = ctx();
+        let s = start(1, "10.9.0.1", 0.0, Some(ClientClass::Library));
+        book.on_start(&s, &c, &mut out);
+        let exchanges: Vec<Exchange> = (0..40)
+            .map(|i| Exchange {
+                request_ts: Timestamp(i * 300_000_000),
+                request_bytes: 300,
+                response_bytes: 5000,
+                ttfb_ns: Some(1_000_000),
+            })
+            .collect();
+        book.on_exchanges(&s, &exchanges, Timestamp(11_800_000_000), &c, &mut out);
+        let text = |reasons: Vec<Reason>| {
+            reasons
+                .into_iter()
+                .find(|r| r.code == "no_think_time")
+                .map(|r| r.text)
+        };
+        let going = text(behaviour_at(&mut book, "10.9.0.1", 12.0)).unwrap();
+        assert!(going.starts_with("40 requests over 12 s"), "{going}");
+        let ended = text(behaviour_at(&mut book, "10.9.0.1", 100.0)).unwrap();
+        assert!(ended.starts_with("40 requests over 12 s"), "{ended}");
+        let st = &book.clients[&"10.9.0.1".parse::<IpAddr>().unwrap()];
+        let run = st.run(Timestamp(100 * NS), &c).unwrap();
+        assert!(!run.ongoing && (run.span_s - 11.7).abs() < 1e-6);
+    }
+
+    /// Fingerprint rotation counts the fingerprints of the window, also when
+    /// it is judged at an exchange or an end, long after the starts.
+    #[test]
+    fn only_fingerprints_of_the_window_count_as_rotation() {
+        let mut book = ClientBook::new(100);
+        let mut out = Vec::new();
+        let c = ctx();
+        for i in 0..4u8 {
+            let mut s = (*start(u64::from(i), "10.9.0.2", f64::from(i), None)).clone();
+            s.fingerprints = Arc::new(Fingerprints {
+                ja4: Some(format!("t13d1812h1_85036bcba153_00000000000{i}").into()),
+                ..(*s.fingerprints).clone()
+            });
+            book.on_start(&Arc::new(s), &c, &mut out);
+        }
+        let rotation = |r: Vec<Reason>| r.iter().any(|r| r.code == "fingerprint_rotation");
+        assert!(rotation(behaviour_at(&mut book, "10.9.0.2", 4.0)));
+        assert!(!rotation(behaviour_at(&mut book, "10.9.0.2", 200.0)));
     }
 }

@@ -135,7 +135,8 @@ struct Run {
 impl ClientState {
     /// The latest run of requests as of `now`. A run has ended once its last
     /// request is a think time old, even before a request starts the next
-    /// one: a connection that ends minutes later must not stretch it.
+    /// one: a connection that ends minutes later must not stretch it. Like
+    /// every other count, a run that ended is evidence for one client window.
     fn run(&self, now: Timestamp, ctx: &Context) -> Option<Run> {
         let start = self.run_start?;
         let pause = (ctx.cfg.thresholds.think_time_s * 1e9) as i64;
@@ -144,6 +145,9 @@ impl ClientState {
             Some(l) if !ongoing => l,
             _ => now,
         };
+        if now.nanos_since(end) >= ctx.cfg.windows.client_s as i64 * NS {
+            return None;
+        }
         Some(Run {
             requests: self.run_requests,
             span_s: end.nanos_since(start) as f64 / 1e9,
@@ -173,6 +177,23 @@ impl Context {
     fn bucket_ns(&self) -> i64 {
         (self.cfg.windows.client_s as i64 * NS / BUCKETS as i64).max(1)
     }
+
+    /// How long a client may be idle before it leaves the book: the
+    /// configured time, but never less than what its state still speaks to
+    /// (the client and population windows, the think time, half an address
+    /// block's lifetime), so that forgetting it changes no decision.
+    fn client_idle_ns(&self) -> i64 {
+        let c = &self.cfg;
+        let floor_s = c
+            .windows
+            .client_s
+            .max(c.windows.population_s)
+            .max(c.decisions.ip_ttl_s.div_ceil(2))
+            .max(c.thresholds.think_time_s.ceil() as u64);
+        i64::try_from(c.limits.client_idle_s.max(floor_s))
+            .unwrap_or(i64::MAX)
+            .saturating_mul(NS)
+    }
 }
 
 /// The clients of one shard.
@@ -188,7 +209,103 @@ pub struct ClientBook {
     /// came before.
     ranges: HashMap<(IpAddr, u8), RangeState>,
     capacity: usize,
+    /// Clients that left the book (idle, or evicted when it was full): what
+    /// learning and their later decisions read, ~10 times smaller than a
+    /// client, given back when they return. At most `capacity`, the oldest
+    /// forgotten first; `retired_order` is in order of leaving.
+    retired: HashMap<IpAddr, Retired>,
+    retired_order: VecDeque<(Timestamp, IpAddr)>,
+    /// Clients that left because the book was full (least recently seen first).
     pub evicted: u64,
+    /// Clients that left after `limits.client_idle_s` without a connection.
+    pub expired: u64,
+    /// Retired clients forgotten for newer ones (learning no longer sees them).
+    pub retired_forgotten: u64,
+}
+
+/// What stays of a client that left the book. Its windows, rings and runs
+/// have run out by the time it goes idle, so a client that comes back is
+/// judged as if it had stayed; learning reads its summary either way.
+#[derive(Debug)]
+struct Retired {
+    first_seen: Timestamp,
+    left_at: Timestamp,
+    connections: u64,
+    max_window_requests: u32,
+    max_window_connections: u32,
+    proposed_at: Option<Timestamp>,
+    latest: Arc<Fingerprints>,
+    latest_class: Option<ClientClass>,
+    latest_population: Option<Arc<str>>,
+    populations: Vec<Arc<str>>,
+}
+
+impl Retired {
+    fn from_state(st: ClientState, left_at: Timestamp) -> Retired {
+        Retired {
+            first_seen: st.first_seen,
+            left_at,
+            connections: st.connections,
+            max_window_requests: st.max_window_requests,
+            max_window_connections: st.max_window_connections,
+            proposed_at: st.proposed_at,
+            latest: st.latest,
+            latest_class: st.latest_class,
+            latest_population: st.latest_population,
+            populations: st.populations,
+        }
+    }
+
+    fn summary(&self, ip: IpAddr) -> ClientSummary {
+        ClientSummary {
+            ip,
+            flagged: self.proposed_at.is_some(),
+            connections: self.connections,
+            max_window_requests: self.max_window_requests,
+            max_window_connections: self.max_window_connections,
+            populations: self.populations.clone(),
+        }
+    }
+}
+
+impl ClientState {
+    fn new(ts: Timestamp) -> ClientState {
+        ClientState {
+            first_seen: ts,
+            last_seen: ts,
+            window: Window::default(),
+            recent: VecDeque::new(),
+            recent_ends: VecDeque::new(),
+            run_start: None,
+            run_requests: 0,
+            last_request: None,
+            fingerprints: Vec::new(),
+            latest: Arc::default(),
+            latest_class: None,
+            latest_population: None,
+            populations: Vec::new(),
+            proposed_at: None,
+            max_window_requests: 0,
+            max_window_connections: 0,
+            connections: 0,
+        }
+    }
+
+    /// A client back after it left, seen at `ts`.
+    fn returning(r: Retired, ts: Timestamp) -> ClientState {
+        ClientState {
+            first_seen: r.first_seen,
+            connections: r.connections,
+            max_window_requests: r.max_window_requests,
+            max_window_connections: r.max_window_connections,
+            proposed_at: r.proposed_at,
+            latest: r.latest,
+            latest_class: r.latest_class,
+            latest_population: r.latest_population,
+            populations: r.populations,
+            ..ClientState::new(ts)
+        }
+    }
 }
 
 /// Addresses per range remembered (a /24 has 256).
@@ -221,8 +338,17 @@ impl ClientBook {
             queue: VecDeque::new(),
             ranges: HashMap::new(),
             capacity: capacity.max(1),
+            retired: HashMap::new(),
+            retired_order: VecDeque::new(),
             evicted: 0,
+            expired: 0,
+            retired_forgotten: 0,
         }
+    }
+
+    /// Clients that left and whose summaries are kept for learning.
+    pub fn retired(&self) -> usize {
+        self.retired.len()
     }
 
     pub fn len(&self) -> usize {
@@ -233,9 +359,10 @@ impl ClientBook {
         self.clients.is_empty()
     }
 
-    fn state(&mut self, ip: IpAddr, ts: Timestamp) -> &mut ClientState {
+    fn state(&mut self, ip: IpAddr, ts: Timestamp, idle_ns: i64) -> &mut ClientState {
+        self.expire_idle(ts, idle_ns);
         if !self.clients.contains_key(&ip) {
-            self.make_room();
+            self.make_room(ts);
             self.queue.push_back((ts, ip));
             if self.ranges.len() < self.capacity {
                 let r = self.ranges.entry(range_of(&ip)).or_default();
@@ -244,25 +371,11 @@ impl ClientBook {
                 }
             }
         }
+        let retired = &mut self.retired;
         let st = self.clients.entry(ip).or_insert_with(|| {
-            Box::new(ClientState {
-                first_seen: ts,
-                last_seen: ts,
-                window: Window::default(),
-                recent: VecDeque::new(),
-                recent_ends: VecDeque::new(),
-                run_start: None,
-                run_requests: 0,
-                last_request: None,
-                fingerprints: Vec::new(),
-                latest: Arc::default(),
-                latest_class: None,
-                latest_population: None,
-                populations: Vec::new(),
-                proposed_at: None,
-                max_window_requests: 0,
-                max_window_connections: 0,
-                connections: 0,
+            Box::new(match retired.remove(&ip) {
+                Some(r) => ClientState::returning(r, ts),
+                None => ClientState::new(ts),
             })
         });
         if ts > st.last_seen {
@@ -271,8 +384,28 @@ impl ClientBook {
         st
     }
 
+    /// Retires the clients not seen for `idle_ns` before `now`.
+    fn expire_idle(&mut self, now: Timestamp, idle_ns: i64) {
+        while let Some(&(queued, ip)) = self.queue.front() {
+            if now.nanos_since(queued) < idle_ns {
+                return;
+            }
+            self.queue.pop_front();
+            match self.clients.get(&ip) {
+                Some(st) if now.nanos_since(st.last_seen) < idle_ns => {
+                    self.queue.push_back((st.last_seen, ip))
+                }
+                Some(_) => {
+                    self.retire(ip, now);
+                    self.expired += 1;
+                }
+                None => {}
+            }
+        }
+    }
+
     /// Evicts the least recently seen client when full.
-    fn make_room(&mut self) {
+    fn make_room(&mut self, now: Timestamp) {
         while self.clients.len() >= self.capacity {
             let Some((queued, ip)) = self.queue.pop_front() else {
                 return;
@@ -280,12 +413,37 @@ impl ClientBook {
             match self.clients.get(&ip) {
                 Some(st) if st.last_seen > queued => self.queue.push_back((st.last_seen, ip)),
                 Some(_) => {
-                    self.clients.remove(&ip);
-                    self.forget_member(ip);
+                    self.retire(ip, now);
                     self.evicted += 1;
                 }
                 None => {}
             }
+        }
+    }
+
+    /// Moves a client out of the book, leaving its summary behind.
+    fn retire(&mut self, ip: IpAddr, now: Timestamp) {
+        let Some(st) = self.clients.remove(&ip) else {
+            return;
+        };
+        self.forget_member(ip);
+        while self.retired.len() >= self.capacity {
+            let Some((left, old)) = self.retired_order.pop_front() else {
+                break;
+            };
+            if self.retired.get(&old).is_some_and(|r| r.left_at == left) {
+                self.retired.remove(&old);
+                self.retired_forgotten += 1;
+            }
+        }
+        self.retired.insert(ip, Retired::from_state(*st, now));
+        self.retired_order.push_back((now, ip));
+        // Clients that came back leave stale entries in the order: drop them
+        // before they outnumber the retired.
+        if self.retired_order.len() > 2 * self.retired.len() + 64 {
+            let retired = &self.retired;
+            self.retired_order
+                .retain(|(left, ip)| retired.get(ip).is_some_and(|r| r.left_at == *left));
         }
     }
 
@@ -305,7 +463,7 @@ impl ClientBook {
     pub fn on_start(&mut self, s: &ConnStart, ctx: &Context, out: &mut Vec<Proposal>) {
         let bucket_ns = ctx.bucket_ns();
         let now = s.observed_at;
-        let st = self.state(s.client, now);
+        let st = self.state(s.client, now, ctx.client_idle_ns());
         st.connections += 1;
         st.window.at(now, bucket_ns).connections += 1;
         if !Arc::ptr_eq(&st.latest, &s.fingerprints) {
@@ -346,7 +504,7 @@ impl ClientBook {
         }
         let ts = at;
         let bucket_ns = ctx.bucket_ns();
-        let st = self.state(s.client, ts);
+        let st = self.state(s.client, ts, ctx.client_idle_ns());
         let pause = (ctx.cfg.thresholds.think_time_s * 1e9) as i64;
         for e in exchanges {
             st.window.at(e.request_ts.min(at), bucket_ns).exchanges += 1;
@@ -380,7 +538,7 @@ impl ClientBook {
     pub fn on_end(&mut self, e: &ConnEnd, ctx: &Context, out: &mut Vec<Proposal>) {
         let bucket_ns = ctx.bucket_ns();
         let now = e.observed_at;
-        let st = self.state(e.start.client, now);
+        let st = self.state(e.start.client, now, ctx.client_idle_ns());
         let c = st.window.at(now, bucket_ns);
         c.ended += 1;
         if e.exchanges <= SHORT_SESSION {
@@ -492,6 +650,7 @@ impl ClientBook {
                 max_window_connections: st.max_window_connections,
                 populations: st.populations.clone(),
             })
+            .chain(self.retired.iter().map(|(ip, r)| r.summary(*ip)))
             .collect();
         v.sort_by_key(|s| s.ip);
         v
@@ -870,16 +1029,28 @@ mod tests {
         resp: u32,
         out: &mut Vec<Proposal>,
     ) {
-        let c = ctx();
+        one_shot_with(&ctx(), book, id, ip, t, resp, out)
+    }
+
+    /// A connection with one request, answered with `resp` bytes, at `t` s.
+    fn one_shot_with(
+        c: &Context,
+        book: &mut ClientBook,
+        id: u64,
+        ip: &str,
+        t: f64,
+        resp: u32,
+        out: &mut Vec<Proposal>,
+    ) {
         let s = start(id, ip, t, Some(ClientClass::Library));
-        book.on_start(&s, &c, out);
+        book.on_start(&s, c, out);
         let e = Exchange {
             request_ts: Timestamp(((t + 0.01) * 1e9) as i64),
             request_bytes: 300,
             response_bytes: resp,
             ttfb_ns: Some(1_000_000),
         };
-        book.on_exchanges(&s, &[e], e.request_ts, &c, out);
+        book.on_exchanges(&s, &[e], e.request_ts, c, out);
         book.on_end(
             &ConnEnd {
                 start: s.clone(),
@@ -891,7 +1062,7 @@ mod tests {
                 server_app_bytes: resp as u64,
                 failed: false,
             },
-            &c,
+            c,
             out,
         );
     }
@@ -1076,8 +1247,9 @@ mod tests {
     }
 
     /// A run of requests without think time is judged by its own span once
-    /// it has ended: a connection that ends a minute later does not make 40
-    /// requests over 12 s into 40 requests over 100 s (nor a rate over them).
+    /// it has ended: a connection that ends later does not make 40 requests
+    /// over 12 s into 40 requests over 50 s (nor a rate over them), and a
+    /// client window later the run is forgotten.
     #[test]
     fn a_run_that_ended_keeps_its_own_span() {
         let mut book = ClientBook::new(100);
@@ -1102,11 +1274,13 @@ mod tests {
         };
         let going = text(behaviour_at(&mut book, "10.9.0.1", 12.0)).unwrap();
         assert!(going.starts_with("40 requests over 12 s"), "{going}");
-        let ended = text(behaviour_at(&mut book, "10.9.0.1", 100.0)).unwrap();
+        let ended = text(behaviour_at(&mut book, "10.9.0.1", 50.0)).unwrap();
         assert!(ended.starts_with("40 requests over 12 s"), "{ended}");
         let st = &book.clients[&"10.9.0.1".parse::<IpAddr>().unwrap()];
-        let run = st.run(Timestamp(100 * NS), &c).unwrap();
+        let run = st.run(Timestamp(50 * NS), &c).unwrap();
         assert!(!run.ongoing && (run.span_s - 11.7).abs() < 1e-6);
+        // A window after its last request, it is no evidence at all.
+        assert_eq!(text(behaviour_at(&mut book, "10.9.0.1", 72.0)), None);
     }
 
     /// Fingerprint rotation counts the fingerprints of the window, also when
@@ -1127,5 +1301,109 @@ mod tests {
         let rotation = |r: Vec<Reason>| r.iter().any(|r| r.code == "fingerprint_rotation");
         assert!(rotation(behaviour_at(&mut book, "10.9.0.2", 4.0)));
         assert!(!rotation(behaviour_at(&mut book, "10.9.0.2", 200.0)));
+    }
+
+    /// Forgetting idle clients changes nothing but memory: six hours of
+    /// people and bots that come and go (often gone longer than the idle
+    /// time, some in shared /24s) give the same proposals and the same
+    /// learning summaries with the idle timeout as without, while the book
+    /// holds far fewer clients.
+    #[test]
+    fn forgetting_idle_clients_changes_no_decision_and_no_summary() {
+        let mut never = Config::default();
+        never.limits.client_idle_s = u64::MAX;
+        let idle = ctx();
+        let never = Context {
+            cfg: Arc::new(never),
+            model: None,
+        };
+        assert_eq!(idle.client_idle_ns(), 3600 * NS);
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        // (time, client, bot): a bot's visit is 30 attempts half a second
+        // apart, a person's three requests 20 s apart; the next visit comes
+        // 5 minutes to 4 hours later.
+        let mut conns = Vec::new();
+        for c in 0..160u32 {
+            let bot = c % 4 == 0;
+            let mut t = (next() % 600) as f64;
+            while t < 6.0 * 3600.0 {
+                let (n, gap) = if bot { (30, 0.5) } else { (3, 20.0) };
+                conns.extend((0..n).map(|k| (t + f64::from(k) * gap, c, bot)));
+                t += 300.0 + (next() % 14_400) as f64;
+            }
+        }
+        conns.sort_by(|x, y| x.0.total_cmp(&y.0));
+        let (mut a, mut b) = (ClientBook::new(10_000), ClientBook::new(10_000));
+        let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+        let mut live = (0, 0);
+        for (id, &(t, c, bot)) in conns.iter().enumerate() {
+            let ip = format!("10.{}.{}.{}", 50 + c / 64, c % 64 / 8, c % 8 + 1);
+            let resp = if bot { 60 } else { 5000 };
+            one_shot_with(&idle, &mut a, id as u64, &ip, t, resp, &mut out_a);
+            one_shot_with(&never, &mut b, id as u64, &ip, t, resp, &mut out_b);
+            live = (live.0 + a.len(), live.1 + b.len());
+        }
+        assert!(out_a.len() > 40, "{} proposals", out_a.len());
+        let first_difference = out_a
+            .iter()
+            .zip(&out_b)
+            .map(|(x, y)| (format!("{x:?}"), format!("{y:?}")))
+            .find(|(x, y)| x != y);
+        assert_eq!(first_difference, None);
+        assert_eq!(out_a.len(), out_b.len());
+        assert_eq!(
+            format!("{:#?}", a.summaries()),
+            format!("{:#?}", b.summaries())
+        );
+        assert!(a.expired > 100, "{} expired", a.expired);
+        assert_eq!((b.expired, b.len()), (0, 160));
+        assert_eq!(a.len() + a.retired(), 160);
+        // Clients held, on average over the connections: 160 without it.
+        let mean = |n: usize| n as f64 / conns.len() as f64;
+        eprintln!(
+            "clients held on average: {:.0} with the idle timeout, {:.0} without",
+            mean(live.0),
+            mean(live.1)
+        );
+        assert!(mean(live.0) < 0.75 * mean(live.1), "{live:?}");
+    }
+
+    /// Clients that left are kept as summaries up to the book's capacity,
+    /// the oldest forgotten first, however often they come and go.
+    #[test]
+    fn clients_that_left_are_bounded_too() {
+        let mut book = ClientBook::new(10);
+        let mut out = Vec::new();
+        // 100 clients, one connection each, two hours apart: each leaves idle.
+        for i in 0..100 {
+            one_shot(
+                &mut book,
+                i,
+                &format!("10.7.0.{i}"),
+                i as f64 * 7200.0,
+                5000,
+                &mut out,
+            );
+        }
+        assert_eq!(book.expired, 99);
+        assert_eq!(book.retired(), 10);
+        assert_eq!(book.retired_forgotten, 89);
+        assert_eq!(book.summaries().len(), 11);
+        // Two clients coming and going a thousand times leave no trail.
+        for k in 0..1000 {
+            for i in 0..2 {
+                let t = 720_000.0 + (k * 2 + i) as f64 * 7200.0;
+                one_shot(&mut book, k, &format!("10.8.0.{i}"), t, 5000, &mut out);
+            }
+        }
+        assert!(book.retired_order.len() <= 2 * book.retired.len() + 64 + 1);
+        // The one back now, and the ten that left last but for it.
+        assert_eq!((book.len(), book.retired()), (1, 9));
     }
 }

@@ -177,6 +177,12 @@ pub struct Limits {
     /// Addresses remembered by all fingerprint populations together (in the
     /// window, proposed lately, flagged for learning), all workers together.
     pub max_population_entries: usize,
+    /// A client not seen for this long leaves the client book, seconds (never
+    /// less than the client and population windows or half an address
+    /// block's lifetime: by then nothing it left would change a decision).
+    /// What learning and its later decisions need stays behind, small, until
+    /// it comes back.
+    pub client_idle_s: u64,
 }
 
 impl Default for Limits {
@@ -187,6 +193,7 @@ impl Default for Limits {
             max_fingerprints: 100_000,
             max_population_addresses: 4096,
             max_population_entries: 2_000_000,
+            client_idle_s: 3600,
         }
     }
 }

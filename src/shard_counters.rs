@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 pub struct ShardCounters {
     clients: AtomicU64,
     clients_evicted: AtomicU64,
+    clients_expired: AtomicU64,
+    clients_retired: AtomicU64,
+    retired_forgotten: AtomicU64,
     populations: AtomicU64,
     populations_evicted: AtomicU64,
     populations_shed: AtomicU64,
@@ -21,8 +24,14 @@ pub struct ShardCounters {
 pub struct BookTotals {
     /// Clients with behaviour state now.
     pub clients: u64,
-    /// Clients given up, least recently seen first, for newer ones.
+    /// Clients that left the book, least recently seen first, for newer ones.
     pub clients_evicted: u64,
+    /// Clients that left the book after `limits.client_idle_s` without a connection.
+    pub clients_expired: u64,
+    /// Clients that left, whose summaries are kept for learning (and for their return).
+    pub clients_retired: u64,
+    /// Summaries of clients that left, forgotten for newer ones.
+    pub retired_forgotten: u64,
     /// Fingerprint populations now.
     pub populations: u64,
     /// Populations given up for newer ones (`limits.max_fingerprints`).
@@ -37,6 +46,11 @@ impl ShardCounters {
     pub fn publish(&self, clients: &ClientBook, pops: &PopulationBook) {
         self.clients.store(clients.len() as u64, Relaxed);
         self.clients_evicted.store(clients.evicted, Relaxed);
+        self.clients_expired.store(clients.expired, Relaxed);
+        self.clients_retired
+            .store(clients.retired() as u64, Relaxed);
+        self.retired_forgotten
+            .store(clients.retired_forgotten, Relaxed);
         self.populations.store(pops.len() as u64, Relaxed);
         self.populations_evicted.store(pops.evicted, Relaxed);
         self.populations_shed.store(pops.shed, Relaxed);
@@ -49,6 +63,9 @@ impl ShardCounters {
         for s in shards {
             t.clients += s.clients.load(Relaxed);
             t.clients_evicted += s.clients_evicted.load(Relaxed);
+            t.clients_expired += s.clients_expired.load(Relaxed);
+            t.clients_retired += s.clients_retired.load(Relaxed);
+            t.retired_forgotten += s.retired_forgotten.load(Relaxed);
             t.populations += s.populations.load(Relaxed);
             t.populations_evicted += s.populations_evicted.load(Relaxed);
             t.populations_shed += s.populations_shed.load(Relaxed);

@@ -443,7 +443,7 @@ fn render_metrics(g: &Gauges) -> String {
     );
     let t = tracker.stats();
     let k = g.books;
-    let plain: [(&str, &str, &str, u64); 17] = [
+    let plain: [(&str, &str, &str, u64); 20] = [
         (
             "packets_total",
             "counter",
@@ -521,6 +521,24 @@ fn render_metrics(g: &Gauges) -> String {
             "counter",
             "Clients given up, least recently seen first, because the client book was full (limits.max_clients).",
             k.clients_evicted,
+        ),
+        (
+            "clients_expired_total",
+            "counter",
+            "Clients that left the client book after limits.client_idle_s without a connection.",
+            k.clients_expired,
+        ),
+        (
+            "clients_retired",
+            "gauge",
+            "Clients that left the client book and whose learning summaries are kept (until they return).",
+            k.clients_retired,
+        ),
+        (
+            "retired_clients_forgotten_total",
+            "counter",
+            "Summaries of clients that left, forgotten for newer ones (learning no longer sees them).",
+            k.retired_forgotten,
         ),
         (
             "populations",

@@ -303,9 +303,12 @@ pub fn report(r: &PipelineResult, cfg: &Config) -> String {
     let k = &r.books;
     let _ = writeln!(
         s,
-        "books: {} clients ({} evicted), {} fingerprint populations ({} evicted, {} given up for the address budget) remembering {} addresses",
+        "books: {} clients ({} left idle, {} evicted; {} summaries of those kept, {} forgotten), {} fingerprint populations ({} evicted, {} given up for the address budget) remembering {} addresses",
         k.clients,
+        k.clients_expired,
         k.clients_evicted,
+        k.clients_retired,
+        k.retired_forgotten,
         k.populations,
         k.populations_evicted,
         k.populations_shed,

@@ -13,7 +13,10 @@
 #   replay-1w  shakedown replay --workers 1 (full pipeline with scoring)
 #   replay-2w  shakedown replay --workers 2
 #   ndpiReader nDPI's reader with per-flow output (JA3C/JA3S), where installed
-#              (Debian: libndpi-bin; Suricata is not packaged for Debian 12)
+#              (Debian: libndpi-bin)
+#   suricata   Suricata, one thread, no rules, an eve log of every TLS handshake
+#              with JA3, JA3S and JA4 (scripts/suricata-bench.yaml), where
+#              installed (Debian 12: 7.0.x from bookworm-backports)
 #   tshark     tshark JA3 extraction of every ClientHello (large file: 1 run;
 #              BENCH_TSHARK=0 skips it)
 # and prints medians of CPU seconds (user+sys), wall seconds, peak RSS and
@@ -78,7 +81,18 @@ for i in $(seq "$RUNS"); do
     if command -v ndpiReader >/dev/null; then
         measure ndpiReader large ndpiReader -q -v 2 -i "$LARGE"
     fi
+    if command -v suricata >/dev/null; then
+        rm -rf "$BENCH_DIR/suricata" && mkdir -p "$BENCH_DIR/suricata"
+        measure suricata large suricata -r "$LARGE" -k none --disable-detection --runmode single \
+            -c scripts/suricata-bench.yaml -l "$BENCH_DIR/suricata"
+        echo "bench-large: suricata logged $(grep -c '"ja4"' "$BENCH_DIR/suricata/eve.json" || true) TLS handshakes with a JA4" >&2
+    fi
 done
+if [ -s "$BENCH_DIR/suricata/eve.json" ]; then
+    # The same fingerprints as an independent implementation, on every connection.
+    "$BIN/shakedown" fingerprint --quiet "$LARGE" > "$BENCH_DIR/fingerprint.jsonl"
+    python3 scripts/compare-suricata.py "$BENCH_DIR/fingerprint.jsonl" "$BENCH_DIR/suricata/eve.json" >&2 || true
+fi
 if [ "${BENCH_TSHARK:-1}" != 0 ]; then
     echo "bench-large: tshark (one run)" >&2
     measure tshark large tshark -n -r "$LARGE" -Y "tls.handshake.type == 1" -T fields -e tcp.stream -e tls.handshake.ja3
@@ -105,6 +119,8 @@ for (label, f), (cpu, wall, rss, n) in sorted(med.items(), key=lambda kv: kv[1][
     ratio = f"{cpu / floor:.2f}x" if fpk else "-"
     print(f"| {label} | {f} | {n} | {cpu:.2f} | {wall:.2f} | {rss/1024:.0f} | {pps} | {gbps} | {ratio} |")
 sd = med[("shakedown", "large")][0]
+if ("suricata", "large") in med:
+    print(f"\nshakedown fingerprint uses {med[('suricata','large')][0] / sd:.1f}x less CPU time than Suricata ({med[('suricata','large')][0] / floor:.1f}x the floor).")
 if ("tshark", "large") in med:
     print(f"\nshakedown fingerprint is {med[('tshark','large')][0] / sd:.1f}x faster than tshark's JA3 extraction (CPU time).")
 print(f"shakedown fingerprint peak RSS: {med[('shakedown','quarter')][2]/1024:.0f} MB on the quarter file, {med[('shakedown','large')][2]/1024:.0f} MB on the full file.")

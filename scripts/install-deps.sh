@@ -24,6 +24,25 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
 
+# Suricata, a comparison point of the benchmark: Debian 12 has it only in
+# bookworm-backports (7.0.x), read here from a list of its own so that the
+# system's apt sources are left as they are.
+if [ "$want" = bench ] && ! command -v suricata >/dev/null; then
+    bpo=$(mktemp -d)
+    cp /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources "$bpo"/ 2>/dev/null || true
+    [ ! -f /etc/apt/sources.list ] || cp /etc/apt/sources.list "$bpo/system.list"
+    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' > "$bpo/backports.sources"
+    : > "$bpo/none.list"
+    apt_bpo=(-o "Dir::Etc::sourcelist=$bpo/none.list" -o "Dir::Etc::sourceparts=$bpo" -o APT::Get::List-Cleanup=0)
+    echo "install-deps: installing suricata from bookworm-backports (optional)"
+    if ! { as_root apt-get update -qq "${apt_bpo[@]}" &&
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${apt_bpo[@]}" suricata libhtp2/bookworm-backports >/dev/null; }; then
+        echo "install-deps: suricata not installed; the benchmark goes on without it" >&2
+    fi
+    rm -rf "$bpo"
+fi
+
 if ! command -v cargo >/dev/null; then
     echo "install-deps: cargo not found; install Rust (https://rustup.rs) first" >&2
     exit 1

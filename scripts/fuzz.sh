@@ -51,4 +51,12 @@ for t in "${targets[@]}"; do
   if [ "$running" -ge "$parallel" ]; then wait -n || failed=1; running=$((running - 1)); fi
 done
 wait || failed=1
+# pcap_file writes each input to a scratch file named after its process
+# (libFuzzer exits without running destructors): remove those of ended runs.
+for f in /dev/shm/shakedown-fuzz-*.pcap "${TMPDIR:-/tmp}"/shakedown-fuzz-*.pcap; do
+    [ -e "$f" ] || continue
+    pid=${f##*-}
+    pid=${pid%.pcap}
+    kill -0 "$pid" 2>/dev/null || rm -f "$f"
+done
 exit $failed

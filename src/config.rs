@@ -138,7 +138,8 @@ pub struct DecisionPolicy {
     /// New blocks per minute above which further blocks are downgraded to
     /// monitor-only (the brake on block storms).
     pub brake_per_minute: u32,
-    /// Live blocks kept at most; the lowest-score one is lifted first.
+    /// Live blocks kept at most, in each mode (enforced, monitor-only); the
+    /// lowest-score one of the mode is lifted first.
     pub max_active: usize,
 }
 

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shakedown_capture::Timestamp;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -33,6 +33,24 @@ pub enum Mode {
     Enforce,
     /// Report only (`--monitor`, or downgraded by the brake).
     Monitor,
+}
+
+fn mode_index(mode: Mode) -> usize {
+    match mode {
+        Mode::Enforce => 0,
+        Mode::Monitor => 1,
+    }
+}
+
+/// A score as an integer in the same order (scores are finite; negative ones
+/// sort below positive ones, as f64's total order has it).
+fn strength(score: f64) -> u64 {
+    let bits = score.to_bits();
+    if score.is_sign_negative() {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
 }
 
 /// One decision (schema version 1).
@@ -108,8 +126,10 @@ pub struct DecisionBook {
     brake_per_minute: u32,
     max_active: usize,
     active: HashMap<(Scope, String), Active>,
-    /// Entries of `active` in enforce mode.
-    enforced_count: usize,
+    /// The entries of `active` of each mode (enforce, monitor), weakest
+    /// first (by score, then target): the cap applies to each mode and lifts
+    /// the weakest without a scan.
+    by_strength: [BTreeSet<(u64, (Scope, String))>; 2],
     expiries: BinaryHeap<Reverse<(Timestamp, Scope, String)>>,
     recent_blocks: VecDeque<Timestamp>,
     brake_warned_at: Option<Timestamp>,
@@ -129,7 +149,7 @@ impl DecisionBook {
             brake_per_minute: cfg.decisions.brake_per_minute,
             max_active: cfg.decisions.max_active.max(1),
             active: HashMap::new(),
-            enforced_count: 0,
+            by_strength: [BTreeSet::new(), BTreeSet::new()],
             expiries: BinaryHeap::new(),
             recent_blocks: VecDeque::new(),
             brake_warned_at: None,
@@ -281,14 +301,15 @@ impl DecisionBook {
                 self.recent_blocks.push_back(now);
             }
         }
-        if mode == Mode::Enforce && self.enforced() >= self.max_active {
-            // Lift the weakest live block, unless the new one is weaker still.
-            let weakest = self
-                .active
-                .iter()
-                .filter(|(_, a)| a.mode == Mode::Enforce)
-                .min_by(|x, y| x.1.score.total_cmp(&y.1.score).then_with(|| x.0.cmp(y.0)))
-                .map(|(k, a)| (k.clone(), a.score));
+        if self.live(mode) >= self.max_active {
+            // Lift the weakest live block of this mode, unless the new one is
+            // weaker still. Monitor-only blocks have a cap of their own: in
+            // monitor mode or a block storm they would otherwise grow with
+            // every address an attack goes through.
+            let weakest = self.by_strength[mode_index(mode)]
+                .first()
+                .map(|(_, k)| k.clone())
+                .and_then(|k| self.active.get(&k).map(|a| (k, a.score)));
             match weakest {
                 Some((k, score)) if score < p.score => {
                     let a = self.remove_active(&k).expect("present");
@@ -317,34 +338,27 @@ impl DecisionBook {
         out.push(d);
     }
 
-    /// Live blocks in enforce mode (counted as they come and go: the cap is
-    /// checked on every new block).
+    /// Live blocks of a mode.
+    fn live(&self, mode: Mode) -> usize {
+        self.by_strength[mode_index(mode)].len()
+    }
+
+    #[cfg(test)]
     fn enforced(&self) -> usize {
-        debug_assert_eq!(
-            self.enforced_count,
-            self.active
-                .values()
-                .filter(|a| a.mode == Mode::Enforce)
-                .count()
-        );
-        self.enforced_count
+        self.live(Mode::Enforce)
     }
 
     fn remove_active(&mut self, key: &(Scope, String)) -> Option<Active> {
         let a = self.active.remove(key)?;
-        if a.mode == Mode::Enforce {
-            self.enforced_count -= 1;
-        }
+        self.by_strength[mode_index(a.mode)].remove(&(strength(a.score), key.clone()));
         Some(a)
     }
 
     fn remember(&mut self, d: &Decision, p: &Proposal, mode: Mode, ttl: i64) {
         let expires_at = Timestamp(p.decided_at.0 + ttl);
-        if mode == Mode::Enforce {
-            self.enforced_count += 1;
-        }
+        let key = (p.scope, p.value.clone());
         let replaced = self.active.insert(
-            (p.scope, p.value.clone()),
+            key.clone(),
             Active {
                 id: d.id.clone(),
                 mode,
@@ -355,10 +369,15 @@ impl DecisionBook {
                 fingerprints: p.fingerprints.clone(),
             },
         );
-        if replaced.is_some_and(|old| old.mode == Mode::Enforce) {
+        if let Some(old) = replaced {
             // A renewal takes its block's place.
-            self.enforced_count -= 1;
+            self.by_strength[mode_index(old.mode)].remove(&(strength(old.score), key.clone()));
         }
+        self.by_strength[mode_index(mode)].insert((strength(p.score), key));
+        debug_assert_eq!(
+            self.live(Mode::Enforce) + self.live(Mode::Monitor),
+            self.active.len()
+        );
         self.expiries
             .push(Reverse((expires_at, p.scope, p.value.clone())));
     }
@@ -592,5 +611,52 @@ mod tests {
         b.offer(proposal("10.0.0.3", 6, 0.9), &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].mode, Mode::Monitor);
+    }
+
+    /// Monitor-only blocks (monitor mode, or a block storm past the brake)
+    /// are capped too, weakest lifted first; before, they grew with every
+    /// address an attack went through within the block lifetime.
+    #[test]
+    fn monitor_only_blocks_have_a_cap_of_their_own() {
+        let mut cfg = Config::default();
+        cfg.decisions.brake_per_minute = 3;
+        cfg.decisions.max_active = 4;
+        let mut b = book(cfg.clone());
+        let mut out = Vec::new();
+        // A storm: 3 enforced, then monitor-only ones, stronger and stronger.
+        for i in 0..20 {
+            b.offer(
+                proposal(&format!("10.0.0.{i}"), 1, 0.5 + f64::from(i) / 100.0),
+                &mut out,
+            );
+        }
+        assert_eq!((b.live(Mode::Enforce), b.live(Mode::Monitor)), (3, 4));
+        let lifted: Vec<&str> = out
+            .iter()
+            .filter(|d| d.action == Action::Unblock)
+            .map(|d| d.value.as_str())
+            .collect();
+        assert_eq!(lifted.len(), 13, "the weakest monitor-only blocks go");
+        assert_eq!(lifted[0], "10.0.0.3");
+        assert_eq!(b.stats.lifted_by_cap, 13);
+        // A weaker one than all four is not made at all.
+        out.clear();
+        b.offer(proposal("10.0.1.1", 2, 0.1), &mut out);
+        assert!(out.is_empty());
+        assert_eq!(b.active_blocks(), 7);
+
+        // Monitor mode: only monitor-only blocks, as many as the cap.
+        cfg.monitor = true;
+        let mut m = book(cfg);
+        out.clear();
+        for i in 0..1000 {
+            m.offer(
+                proposal(&format!("10.1.{}.{}", i / 250, i % 250), i64::from(i), 0.9),
+                &mut out,
+            );
+        }
+        assert_eq!(m.active_blocks(), 4);
+        // Equal scores: the newest is no stronger, so the first four stay.
+        assert_eq!(out.iter().filter(|d| d.action == Action::Block).count(), 4);
     }
 }

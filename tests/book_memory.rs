@@ -6,10 +6,12 @@
 
 use shakedown::client_behaviour::{ClientBook, Context};
 use shakedown::config::Config;
+use shakedown::decisions::DecisionBook;
 use shakedown::features::Exchange;
 use shakedown::observations::{ConnEnd, ConnStart};
 use shakedown::population::PopulationBook;
-use shakedown::proposal::Fingerprints;
+use shakedown::proposal::{Fingerprints, Proposal, Scope};
+use shakedown::scoring::Reason;
 use shakedown_capture::Timestamp;
 use shakedown_fingerprints::reputation::ClientClass;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -213,6 +215,61 @@ fn a_population_address_costs_at_most_what_the_architecture_promises() {
     assert!(
         peak <= PROMISED_PER_ADDRESS,
         "{peak} B per address at the peak, {PROMISED_PER_ADDRESS} B promised"
+    );
+    drop(book);
+}
+
+/// The live decisions at their cap: every proposal a block of its own address
+/// with the reasons a real one carries (the book keeps none of them). In
+/// monitor mode, whose blocks had no cap before session 9.
+#[test]
+fn a_live_decision_costs_at_most_what_the_architecture_promises() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    const OFFERED: u32 = 120_000;
+    // Documented in docs/ARCHITECTURE.md (live decisions row).
+    const PROMISED_PER_DECISION: usize = 360;
+    // Monitor mode: no brake, so every new address is a new live decision.
+    let cfg = Config {
+        monitor: true,
+        ..Config::default()
+    };
+    let fp = stack(1);
+    let (book, live, peak) = measure(|| {
+        let mut book = DecisionBook::new(&cfg, cfg.allow_rules().unwrap());
+        let mut decisions = Vec::new();
+        for i in 0..OFFERED {
+            let t = Timestamp(i64::from(i) * NS / 100);
+            let reason = Reason::new(
+                "request_rate",
+                0.9,
+                format!("{} requests per 60 s", 400 + i % 7),
+            )
+            .with("requests", 400.0);
+            book.offer(
+                Proposal {
+                    decided_at: t,
+                    scope: Scope::Ip,
+                    value: ipv4(i).to_string(),
+                    score: 0.9,
+                    reasons: vec![reason],
+                    first_seen: t,
+                    fingerprints: fp.clone(),
+                    origin: None,
+                },
+                &mut decisions,
+            );
+            decisions.clear();
+        }
+        book
+    });
+    let active = book.active_blocks();
+    assert_eq!(active, cfg.decisions.max_active, "the cap holds");
+    assert_eq!(book.stats.lifted_by_cap, u64::from(OFFERED) - active as u64);
+    let (live, peak) = (live / active, peak / active);
+    eprintln!("decision book: {live} B per live decision, {peak} B at the peak");
+    assert!(
+        peak <= PROMISED_PER_DECISION,
+        "{peak} B per decision at the peak, {PROMISED_PER_DECISION} B promised"
     );
     drop(book);
 }

@@ -380,6 +380,17 @@ impl DecisionBook {
         );
         self.expiries
             .push(Reverse((expires_at, p.scope, p.value.clone())));
+        // Lifted and renewed blocks leave their expiry behind until its time:
+        // under a storm of ever stronger blocks at the cap, one per block made
+        // in a whole lifetime. Past twice the live blocks, keep the live ones.
+        if self.expiries.len() > 2 * self.active.len() + 1024 {
+            let active = &self.active;
+            self.expiries.retain(|Reverse((at, scope, value))| {
+                active
+                    .get(&TargetRef(*scope, value))
+                    .is_some_and(|a| a.expires_at == *at)
+            });
+        }
     }
 
     fn block(&self, p: &Proposal, mode: Mode, ttl: i64, renews: Option<String>) -> Decision {
@@ -658,5 +669,41 @@ mod tests {
         assert_eq!(m.active_blocks(), 4);
         // Equal scores: the newest is no stronger, so the first four stay.
         assert_eq!(out.iter().filter(|d| d.action == Action::Block).count(), 4);
+    }
+
+    /// Blocks lifted at the cap leave no expiry behind for long: a storm of
+    /// ever stronger blocks keeps the expiry queue near the live blocks.
+    #[test]
+    fn expiries_of_lifted_blocks_do_not_pile_up() {
+        let mut cfg = Config {
+            monitor: true,
+            ..Config::default()
+        };
+        cfg.decisions.max_active = 4;
+        let mut b = book(cfg);
+        let mut out = Vec::new();
+        for i in 0..10_000 {
+            let p = proposal(
+                &format!("10.2.{}.{}", i / 250, i % 250),
+                1,
+                0.5 + f64::from(i) / 1e5,
+            );
+            b.offer(p, &mut out);
+        }
+        assert_eq!(b.stats.lifted_by_cap, 9_996);
+        assert_eq!(b.active_blocks(), 4);
+        assert!(
+            b.expiries.len() <= 2 * 4 + 1024 + 1,
+            "{} expiries",
+            b.expiries.len()
+        );
+        // The four live ones still expire, each with its unblock.
+        out.clear();
+        b.advance(Timestamp(10 * 3600 * NS), &mut out);
+        assert_eq!(
+            out.iter().filter(|d| d.action == Action::Unblock).count(),
+            4
+        );
+        assert_eq!(b.active_blocks(), 0);
     }
 }

@@ -123,6 +123,11 @@ pub struct EnforceArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_entries: usize,
 
+    /// Live blocks held at most, from all sensors; a stronger block makes the
+    /// weakest leave, a weaker one is not taken.
+    #[arg(long, value_name = "N", default_value_t = crate::enforce::active_set::DEFAULT_MAX_ACTIVE)]
+    pub max_active: usize,
+
     /// Run this command per batch with the changes as JSON lines on stdin.
     #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,

@@ -7,6 +7,7 @@
 use shakedown::client_behaviour::{ClientBook, Context};
 use shakedown::config::Config;
 use shakedown::decisions::DecisionBook;
+use shakedown::enforce::active_set::ActiveSet;
 use shakedown::features::Exchange;
 use shakedown::observations::{ConnEnd, ConnStart};
 use shakedown::population::PopulationBook;
@@ -272,4 +273,40 @@ fn a_live_decision_costs_at_most_what_the_architecture_promises() {
         "{peak} B per decision at the peak, {PROMISED_PER_DECISION} B promised"
     );
     drop(book);
+}
+
+/// `shakedown enforce`'s set of live blocks at its cap, fed decisions as
+/// they come from Kafka.
+#[test]
+fn an_enforced_block_costs_at_most_what_the_architecture_promises() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    const CAP: usize = 100_000;
+    // Documented in docs/ARCHITECTURE.md (enforce row).
+    const PROMISED_PER_ENTRY: usize = 400;
+    let decisions: Vec<serde_json::Value> = (0..CAP as u32 + 20_000)
+        .map(|i| {
+            serde_json::json!({
+                "schema_version": 1, "action": "block", "scope": "ip",
+                "value": ipv4(i).to_string(), "mode": "enforce", "score": 0.9,
+                "id": format!("{:032x}", u128::from(i) * 0x9e37_79b9_7f4a_7c15),
+                "expires_at": "2030-01-01T00:00:00.000000Z",
+            })
+        })
+        .collect();
+    let (set, live, peak) = measure(|| {
+        let mut set = ActiveSet::new(CAP);
+        for d in &decisions {
+            set.apply(d);
+            set.take_lifted();
+        }
+        set
+    });
+    assert_eq!((set.len(), set.over_cap), (CAP, 20_000));
+    let (live, peak) = (live / CAP, peak / CAP);
+    eprintln!("enforce: {live} B per live block, {peak} B at the peak");
+    assert!(
+        peak <= PROMISED_PER_ENTRY,
+        "{peak} B per block at the peak, {PROMISED_PER_ENTRY} B promised"
+    );
+    drop(set);
 }

@@ -87,7 +87,7 @@ pub fn run(args: &EnforceArgs) -> anyhow::Result<Outcome> {
     }
     consumer.assign(&tpl)?;
 
-    let mut set = ActiveSet::default();
+    let mut set = ActiveSet::new(args.max_active);
     let mut clock_capture = 0.0f64;
     let mut pending: Vec<Change> = Vec::new();
     let mut next: HashMap<i32, i64> = partitions.iter().map(|&p| (p, 0)).collect();
@@ -115,6 +115,7 @@ pub fn run(args: &EnforceArgs) -> anyhow::Result<Outcome> {
                     if let Some(c) = set.apply(&d) {
                         pending.push(c);
                     }
+                    pending.extend(set.take_lifted());
                 } else {
                     set.ignored += 1;
                 }
@@ -166,12 +167,13 @@ pub fn run(args: &EnforceArgs) -> anyhow::Result<Outcome> {
         }
         if args.once && rebuilt && pending.is_empty() && idle_polls >= 5 {
             eprintln!(
-                "shakedown: enforce done: {} live entries, {} batches applied (longest {:.3} s), {} decisions applied, {} ignored, {:.2} s",
+                "shakedown: enforce done: {} live entries, {} batches applied (longest {:.3} s), {} decisions applied, {} ignored, {} over the cap (--max-active), {:.2} s",
                 set.len(),
                 batches,
                 longest_batch,
                 set.applied,
                 set.ignored,
+                set.over_cap,
                 started.elapsed().as_secs_f64()
             );
             return Ok(Outcome::Complete);

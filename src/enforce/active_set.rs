@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What an enforcement point needs of a block.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,15 +49,89 @@ pub fn unix_seconds(s: &str) -> Option<f64> {
     Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64 + frac)
 }
 
-#[derive(Debug, Default)]
+/// Live entries kept by default: ten sensors at their own cap
+/// (`decisions.max_active`, 100,000 each).
+pub const DEFAULT_MAX_ACTIVE: usize = 1_000_000;
+
+#[derive(Debug)]
 pub struct ActiveSet {
     entries: HashMap<(String, String), Entry>,
+    /// The entries, weakest first (score, then target): at the cap the
+    /// weakest makes room for a stronger block, found without a scan.
+    by_strength: BTreeSet<(u64, (String, String))>,
+    max_active: usize,
+    /// Entries lifted for the cap, until `take_lifted`.
+    lifted: Vec<Change>,
     /// Decisions applied / ignored (unknown schema, monitor-only, malformed).
     pub applied: u64,
     pub ignored: u64,
+    /// Blocks lifted or not taken because the set was full.
+    pub over_cap: u64,
+}
+
+impl Default for ActiveSet {
+    fn default() -> ActiveSet {
+        ActiveSet::new(DEFAULT_MAX_ACTIVE)
+    }
+}
+
+/// A score as an integer in the same order (f64's total order).
+fn strength(score: f64) -> u64 {
+    let bits = score.to_bits();
+    if score.is_sign_negative() {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
 }
 
 impl ActiveSet {
+    /// A set of at most `max_active` live entries (at least 1).
+    pub fn new(max_active: usize) -> ActiveSet {
+        ActiveSet {
+            entries: HashMap::new(),
+            by_strength: BTreeSet::new(),
+            max_active: max_active.max(1),
+            lifted: Vec::new(),
+            applied: 0,
+            ignored: 0,
+            over_cap: 0,
+        }
+    }
+
+    fn remove(&mut self, key: &(String, String)) -> Option<Entry> {
+        let e = self.entries.remove(key)?;
+        self.by_strength.remove(&(strength(e.score), key.clone()));
+        Some(e)
+    }
+
+    /// Adds or replaces an entry; false if the set is full of stronger ones.
+    fn insert(&mut self, key: (String, String), entry: Entry) -> bool {
+        if !self.entries.contains_key(&key) && self.entries.len() >= self.max_active {
+            let weakest = self.by_strength.first().cloned();
+            match weakest {
+                Some((w, k)) if w < strength(entry.score) => {
+                    self.remove(&k);
+                    self.over_cap += 1;
+                    self.lifted.push(Change::Remove {
+                        scope: k.0,
+                        value: k.1,
+                    });
+                }
+                _ => {
+                    self.over_cap += 1;
+                    return false;
+                }
+            }
+        }
+        self.by_strength
+            .insert((strength(entry.score), key.clone()));
+        if let Some(old) = self.entries.insert(key.clone(), entry) {
+            self.by_strength.remove(&(strength(old.score), key));
+        }
+        true
+    }
+
     /// Applies one decision (JSON); returns the resulting change, if any.
     /// Monitor-only decisions are never enforced.
     pub fn apply(&mut self, d: &Value) -> Option<Change> {
@@ -81,15 +155,15 @@ impl ActiveSet {
                     expires_at,
                     id: d["id"].as_str().unwrap_or_default().to_string(),
                 };
-                self.entries.insert(key, entry.clone());
-                Some(Change::Add(entry))
+                self.insert(key, entry.clone())
+                    .then_some(Change::Add(entry))
             }
             Some("unblock") => {
                 // Only the block it ends (a later renewal stays).
                 let ends = d["ends"].as_str();
                 match self.entries.get(&key) {
                     Some(e) if ends.is_none_or(|id| id == e.id) => {
-                        self.entries.remove(&key);
+                        self.remove(&key);
                         Some(Change::Remove {
                             scope: key.0,
                             value: key.1,
@@ -105,6 +179,12 @@ impl ActiveSet {
         }
     }
 
+    /// The entries lifted for the cap by the decisions applied since the last
+    /// call: to be applied right after them (a lifted target may come back).
+    pub fn take_lifted(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.lifted)
+    }
+
     /// Removes what expired by `now` (Unix seconds).
     pub fn expire(&mut self, now: f64) -> Vec<Change> {
         let mut gone: Vec<(String, String)> = self
@@ -116,7 +196,7 @@ impl ActiveSet {
         gone.sort();
         gone.into_iter()
             .map(|k| {
-                self.entries.remove(&k);
+                self.remove(&k);
                 Change::Remove {
                     scope: k.0,
                     value: k.1,
@@ -224,5 +304,46 @@ mod tests {
             Some(1_795_253_311.5)
         );
         assert_eq!(unix_seconds("garbage"), None);
+    }
+
+    /// However many blocks the stream carries, the set keeps at most its cap:
+    /// a stronger block makes the weakest leave (a removal to apply), a
+    /// weaker one is not taken.
+    #[test]
+    fn the_set_is_capped_and_keeps_the_strongest() {
+        let mut s = ActiveSet::new(3);
+        for i in 0..10 {
+            let mut b = block(
+                &i.to_string(),
+                &format!("10.0.0.{i}"),
+                "2030-01-01T00:00:00Z",
+            );
+            b["score"] = json!(0.5 + f64::from(i) / 100.0);
+            assert!(s.apply(&b).is_some());
+        }
+        assert_eq!((s.len(), s.over_cap), (3, 7));
+        let lifted = s.take_lifted();
+        assert_eq!(lifted.len(), 7);
+        assert_eq!(
+            lifted[0],
+            Change::Remove {
+                scope: "ip".into(),
+                value: "10.0.0.0".into()
+            }
+        );
+        let mut weak = block("w", "10.0.1.1", "2030-01-01T00:00:00Z");
+        weak["score"] = json!(0.1);
+        assert_eq!(s.apply(&weak), None);
+        let kept: Vec<&str> = s
+            .top(&["ip"], 10)
+            .iter()
+            .map(|e| e.value.as_str())
+            .collect();
+        assert_eq!(kept, vec!["10.0.0.7", "10.0.0.8", "10.0.0.9"]);
+        // A renewal of a kept entry is no new entry.
+        assert!(s
+            .apply(&block("r", "10.0.0.9", "2031-01-01T00:00:00Z"))
+            .is_some());
+        assert_eq!((s.len(), s.over_cap), (3, 8));
     }
 }

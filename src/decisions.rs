@@ -6,7 +6,7 @@
 
 use crate::config::{AllowRules, Config};
 use crate::proposal::{Fingerprints, Proposal, Scope};
-use crate::scoring::{severity, Reason};
+use crate::scoring::{severity, strength, Reason};
 use crate::timefmt::rfc3339_micros;
 use hashbrown::HashMap;
 use serde::Serialize;
@@ -39,17 +39,6 @@ fn mode_index(mode: Mode) -> usize {
     match mode {
         Mode::Enforce => 0,
         Mode::Monitor => 1,
-    }
-}
-
-/// A score as an integer in the same order (scores are finite; negative ones
-/// sort below positive ones, as f64's total order has it).
-fn strength(score: f64) -> u64 {
-    let bits = score.to_bits();
-    if score.is_sign_negative() {
-        !bits
-    } else {
-        bits | 1 << 63
     }
 }
 

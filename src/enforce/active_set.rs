@@ -1,5 +1,6 @@
 //! The set of live blocks, from a stream of decisions (pure).
 
+use crate::scoring::strength;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -72,16 +73,6 @@ pub struct ActiveSet {
 impl Default for ActiveSet {
     fn default() -> ActiveSet {
         ActiveSet::new(DEFAULT_MAX_ACTIVE)
-    }
-}
-
-/// A score as an integer in the same order (f64's total order).
-fn strength(score: f64) -> u64 {
-    let bits = score.to_bits();
-    if score.is_sign_negative() {
-        !bits
-    } else {
-        bits | 1 << 63
     }
 }
 

@@ -210,8 +210,8 @@ pub struct ClientBook {
     ranges: HashMap<(IpAddr, u8), RangeState>,
     capacity: usize,
     /// Clients that left the book (idle, or evicted when it was full): what
-    /// learning and their later decisions read, ~10 times smaller than a
-    /// client, given back when they return. At most `capacity`, the oldest
+    /// learning and their later decisions read, about a quarter of a
+    /// client's memory, given back when they return. At most `capacity`, the oldest
     /// forgotten first; `retired_order` is in order of leaving.
     retired: HashMap<IpAddr, Retired>,
     retired_order: VecDeque<(Timestamp, IpAddr)>,
@@ -225,7 +225,8 @@ pub struct ClientBook {
 
 /// What stays of a client that left the book. Its windows, rings and runs
 /// have run out by the time it goes idle, so a client that comes back is
-/// judged as if it had stayed; learning reads its summary either way.
+/// judged as if it had stayed (one evicted from a full book loses them, as
+/// before); learning reads its summary either way.
 #[derive(Debug)]
 struct Retired {
     first_seen: Timestamp,

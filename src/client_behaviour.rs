@@ -178,11 +178,12 @@ impl Context {
         (self.cfg.windows.client_s as i64 * NS / BUCKETS as i64).max(1)
     }
 
-    /// How long a client may be idle before it leaves the book: the
-    /// configured time, but never less than what its state still speaks to
-    /// (the client and population windows, the think time, half an address
-    /// block's lifetime), so that forgetting it changes no decision.
-    fn client_idle_ns(&self) -> i64 {
+    /// How long a client may be idle before it leaves the book (and a
+    /// population before it gives back its addresses): the configured time,
+    /// but never less than what their state still speaks to (the client and
+    /// population windows, the think time, half an address block's
+    /// lifetime), so that forgetting it changes no decision.
+    pub(crate) fn idle_ns(&self) -> i64 {
         let c = &self.cfg;
         let floor_s = c
             .windows
@@ -464,7 +465,7 @@ impl ClientBook {
     pub fn on_start(&mut self, s: &ConnStart, ctx: &Context, out: &mut Vec<Proposal>) {
         let bucket_ns = ctx.bucket_ns();
         let now = s.observed_at;
-        let st = self.state(s.client, now, ctx.client_idle_ns());
+        let st = self.state(s.client, now, ctx.idle_ns());
         st.connections += 1;
         st.window.at(now, bucket_ns).connections += 1;
         if !Arc::ptr_eq(&st.latest, &s.fingerprints) {
@@ -505,7 +506,7 @@ impl ClientBook {
         }
         let ts = at;
         let bucket_ns = ctx.bucket_ns();
-        let st = self.state(s.client, ts, ctx.client_idle_ns());
+        let st = self.state(s.client, ts, ctx.idle_ns());
         let pause = (ctx.cfg.thresholds.think_time_s * 1e9) as i64;
         for e in exchanges {
             st.window.at(e.request_ts.min(at), bucket_ns).exchanges += 1;
@@ -539,7 +540,7 @@ impl ClientBook {
     pub fn on_end(&mut self, e: &ConnEnd, ctx: &Context, out: &mut Vec<Proposal>) {
         let bucket_ns = ctx.bucket_ns();
         let now = e.observed_at;
-        let st = self.state(e.start.client, now, ctx.client_idle_ns());
+        let st = self.state(e.start.client, now, ctx.idle_ns());
         let c = st.window.at(now, bucket_ns);
         c.ended += 1;
         if e.exchanges <= SHORT_SESSION {
@@ -1318,7 +1319,7 @@ mod tests {
             cfg: Arc::new(never),
             model: None,
         };
-        assert_eq!(idle.client_idle_ns(), 3600 * NS);
+        assert_eq!(idle.idle_ns(), 3600 * NS);
         let mut rng = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = move || {
             rng ^= rng << 13;

@@ -178,11 +178,11 @@ pub struct Limits {
     /// Addresses remembered by all fingerprint populations together (in the
     /// window, proposed lately, flagged for learning), all workers together.
     pub max_population_entries: usize,
-    /// A client not seen for this long leaves the client book, seconds (never
-    /// less than the client and population windows or half an address
-    /// block's lifetime: by then nothing it left would change a decision).
-    /// What learning and its later decisions need stays behind, small, until
-    /// it comes back.
+    /// A client not seen for this long leaves the client book, and a
+    /// fingerprint population gives back its addresses, seconds (never less
+    /// than the client and population windows or half an address block's
+    /// lifetime: by then nothing they held would change a decision). What
+    /// learning and later decisions need stays behind, small.
     pub client_idle_s: u64,
 }
 

@@ -16,6 +16,7 @@ pub struct ShardCounters {
     populations: AtomicU64,
     populations_evicted: AtomicU64,
     populations_shed: AtomicU64,
+    populations_rested: AtomicU64,
     population_addresses: AtomicU64,
 }
 
@@ -38,6 +39,8 @@ pub struct BookTotals {
     pub populations_evicted: u64,
     /// Populations given up for the address budget (`limits.max_population_entries`).
     pub populations_shed: u64,
+    /// Populations that gave back their addresses after being idle.
+    pub populations_rested: u64,
     /// Addresses the populations remember now (the budget's measure).
     pub population_addresses: u64,
 }
@@ -54,6 +57,7 @@ impl ShardCounters {
         self.populations.store(pops.len() as u64, Relaxed);
         self.populations_evicted.store(pops.evicted, Relaxed);
         self.populations_shed.store(pops.shed, Relaxed);
+        self.populations_rested.store(pops.rested, Relaxed);
         self.population_addresses
             .store(pops.entries() as u64, Relaxed);
     }
@@ -69,6 +73,7 @@ impl ShardCounters {
             t.populations += s.populations.load(Relaxed);
             t.populations_evicted += s.populations_evicted.load(Relaxed);
             t.populations_shed += s.populations_shed.load(Relaxed);
+            t.populations_rested += s.populations_rested.load(Relaxed);
             t.population_addresses += s.population_addresses.load(Relaxed);
         }
         t

@@ -173,3 +173,87 @@ fn smoke_scenario_without_a_model() {
         "only {bad} of {total} bad-bot addresses blocked"
     );
 }
+
+/// The smoke scenario twice, the second time two hours later: every client
+/// has been idle longer than `limits.client_idle_s` when it comes back.
+/// Leaving the client book then changes no decision and no learned model.
+#[test]
+fn an_idle_timeout_changes_no_decision_and_no_model() {
+    let (smoke, labels) = scenario("smoke");
+    let dir = scratch("scenario-idle");
+    let twice = dir.join("smoke-twice.pcap");
+    std::fs::write(&twice, played_twice(&std::fs::read(&smoke).unwrap(), 7300)).unwrap();
+    let idle = write_config(&dir, &good_bots(&[&labels]));
+    let never = dir.join("never-idle.toml");
+    let mut text = std::fs::read_to_string(&idle).unwrap();
+    text.push_str("\n[limits]\nclient_idle_s = 100000000\n");
+    std::fs::write(&never, text).unwrap();
+    let mut runs = Vec::new();
+    for cfg in [&idle, &never] {
+        let decisions = dir.join("decisions.jsonl");
+        let model = dir.join("model.json");
+        let replay = shakedown(&[
+            "replay",
+            "--no-progress",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--decisions",
+            decisions.to_str().unwrap(),
+            twice.to_str().unwrap(),
+        ]);
+        assert!(replay.status.success(), "{replay:?}");
+        run_ok(&[
+            "learn",
+            "-q",
+            "--config",
+            cfg.to_str().unwrap(),
+            "-o",
+            model.to_str().unwrap(),
+            twice.to_str().unwrap(),
+        ]);
+        let books = String::from_utf8_lossy(&replay.stderr)
+            .lines()
+            .find(|l| l.starts_with("books:"))
+            .unwrap()
+            .to_string();
+        runs.push((
+            std::fs::read_to_string(&decisions).unwrap(),
+            std::fs::read_to_string(&model).unwrap(),
+            books,
+        ));
+    }
+    let left_idle = |books: &str| {
+        let (_, rest) = books.split_once(" clients (").unwrap();
+        rest.split_once(' ').unwrap().0.parse::<u32>().unwrap()
+    };
+    assert!(left_idle(&runs[0].2) > 50, "{}", runs[0].2);
+    assert_eq!(left_idle(&runs[1].2), 0, "{}", runs[1].2);
+    assert!(runs[0].0.lines().count() > 100, "decisions in both plays");
+    assert!(
+        runs[0].0 == runs[1].0,
+        "decisions differ with the idle timeout"
+    );
+    assert!(
+        runs[0].1 == runs[1].1,
+        "models differ with the idle timeout"
+    );
+}
+
+/// A classic pcap (little-endian) followed by its own packets again, `shift_s`
+/// seconds later.
+fn played_twice(pcap: &[u8], shift_s: u32) -> Vec<u8> {
+    assert!(
+        pcap[..4] == [0xd4, 0xc3, 0xb2, 0xa1] || pcap[..4] == [0x4d, 0x3c, 0xb2, 0xa1],
+        "a little-endian classic pcap"
+    );
+    let mut out = pcap.to_vec();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let len = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        let ts = u32::from_le_bytes(pcap[at..at + 4].try_into().unwrap()) + shift_s;
+        out.extend_from_slice(&ts.to_le_bytes());
+        out.extend_from_slice(&pcap[at + 4..at + 16 + len]);
+        at += 16 + len;
+    }
+    out
+}

@@ -443,7 +443,7 @@ fn render_metrics(g: &Gauges) -> String {
     );
     let t = tracker.stats();
     let k = g.books;
-    let plain: [(&str, &str, &str, u64); 20] = [
+    let plain: [(&str, &str, &str, u64); 21] = [
         (
             "packets_total",
             "counter",
@@ -557,6 +557,12 @@ fn render_metrics(g: &Gauges) -> String {
             "counter",
             "Populations given up, least recently seen first, for the address budget (limits.max_population_entries).",
             k.populations_shed,
+        ),
+        (
+            "populations_rested_total",
+            "counter",
+            "Populations idle for limits.client_idle_s that gave back their addresses (what learning reads stays).",
+            k.populations_rested,
         ),
         (
             "population_addresses",

@@ -303,7 +303,7 @@ pub fn report(r: &PipelineResult, cfg: &Config) -> String {
     let k = &r.books;
     let _ = writeln!(
         s,
-        "books: {} clients ({} left idle, {} evicted; {} summaries of those kept, {} forgotten), {} fingerprint populations ({} evicted, {} given up for the address budget) remembering {} addresses",
+        "books: {} clients ({} left idle, {} evicted; {} summaries of those kept, {} forgotten), {} fingerprint populations ({} evicted, {} given up for the address budget, {} rested idle) remembering {} addresses",
         k.clients,
         k.clients_expired,
         k.clients_evicted,
@@ -312,6 +312,7 @@ pub fn report(r: &PipelineResult, cfg: &Config) -> String {
         k.populations,
         k.populations_evicted,
         k.populations_shed,
+        k.populations_rested,
         k.population_addresses
     );
     s

@@ -237,10 +237,10 @@ impl PopulationBook {
     fn rest_idle(&mut self, now: Timestamp, idle_ns: i64, half_ttl: i64) {
         while let Some(&(queued, _)) = self.queue.front() {
             if now.nanos_since(queued) < idle_ns {
-                return;
+                break;
             }
             let Some((queued, k)) = self.queue.pop_front() else {
-                return;
+                break;
             };
             let Some(p) = self.pops.get_mut(&k) else {
                 continue;
@@ -255,6 +255,14 @@ impl PopulationBook {
             self.entries = self.entries - before + p.entries();
             self.rested += 1;
             self.resting.push_back((p.last_seen, k));
+        }
+        // A population that woke up left a stale entry: drop those before
+        // they outnumber the populations (one that rests and wakes every few
+        // hours would otherwise add one each time, for as long as it runs).
+        if self.resting.len() > 2 * self.pops.len() + 64 {
+            let pops = &self.pops;
+            self.resting
+                .retain(|(t, k)| pops.get(k).is_some_and(|p| p.resting && p.last_seen == *t));
         }
     }
 
@@ -889,5 +897,27 @@ mod tests {
             held.1 / steps
         );
         assert!(held.0 * 4 < held.1 * 3, "{held:?}");
+    }
+
+    /// A stack that rests and wakes again and again leaves no trail.
+    #[test]
+    fn resting_and_waking_leaves_no_trail() {
+        let mut book = PopulationBook::new(100, 4096, 1_000_000);
+        let c = ctx();
+        let mut out = Vec::new();
+        let ip = IpAddr::from([10, 66, 0, 1]);
+        // Beside it, a stack never idle long: the sweep stops at it.
+        for k in 0..1000 {
+            let t = f64::from(k) * 7200.0;
+            let (s, _) = conn_of_stack(ip, t, None, false, "nap");
+            book.on_start(&s, &c, &mut out);
+            let (s, _) = conn_of_stack(ip, t + 5000.0, None, false, "busy");
+            book.on_start(&s, &c, &mut out);
+        }
+        // Both rest between their connections (the busy one's come two hours apart too).
+        assert_eq!(book.rested, 1999);
+        assert!(book.resting.len() <= 2 * book.pops.len() + 64 + 1);
+        // "nap" rests again after "busy" came (it is 5,000 s idle by then).
+        assert_eq!((book.pops.len(), book.queue.len()), (2, 1));
     }
 }

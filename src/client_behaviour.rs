@@ -993,6 +993,7 @@ fn propose(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proposal::assert_same_proposals;
 
     fn ctx() -> Context {
         Context {
@@ -1352,13 +1353,7 @@ mod tests {
             live = (live.0 + a.len(), live.1 + b.len());
         }
         assert!(out_a.len() > 40, "{} proposals", out_a.len());
-        let first_difference = out_a
-            .iter()
-            .zip(&out_b)
-            .map(|(x, y)| (format!("{x:?}"), format!("{y:?}")))
-            .find(|(x, y)| x != y);
-        assert_eq!(first_difference, None);
-        assert_eq!(out_a.len(), out_b.len());
+        assert_same_proposals(&out_a, &out_b);
         assert_eq!(
             format!("{:#?}", a.summaries()),
             format!("{:#?}", b.summaries())

@@ -594,6 +594,7 @@ impl Population {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::proposal::assert_same_proposals;
 
     fn ctx() -> Context {
         Context {
@@ -877,13 +878,7 @@ mod tests {
             }
         }
         assert!(out_a.len() > 100, "{} proposals", out_a.len());
-        let first_difference = out_a
-            .iter()
-            .zip(&out_b)
-            .map(|(x, y)| (format!("{x:?}"), format!("{y:?}")))
-            .find(|(x, y)| x != y);
-        assert_eq!(first_difference, None);
-        assert_eq!(out_a.len(), out_b.len());
+        assert_same_proposals(&out_a, &out_b);
         assert_eq!(
             format!("{:?}", a.summaries()),
             format!("{:?}", b.summaries())

@@ -70,3 +70,15 @@ impl Proposal {
         (self.decided_at, self.scope, &self.value)
     }
 }
+
+/// Two runs proposed the same, field for field; the first difference is shown.
+#[cfg(test)]
+pub(crate) fn assert_same_proposals(a: &[Proposal], b: &[Proposal]) {
+    let first_difference = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (format!("{x:?}"), format!("{y:?}")))
+        .find(|(x, y)| x != y);
+    assert_eq!(first_difference, None);
+    assert_eq!(a.len(), b.len());
+}

@@ -266,10 +266,9 @@ impl PopulationBook {
         }
     }
 
-    /// Books the change of `key`'s entries from `before`, then gives up the
-    /// least recently seen other populations while over the budget.
-    fn settle(&mut self, key: &Arc<str>, before: usize) {
-        let after = self.pops.get(key).map_or(0, Population::entries);
+    /// Books the change of `key`'s entries from `before` to `after`, then
+    /// gives up the least recently seen other populations while over the budget.
+    fn settle(&mut self, key: &Arc<str>, before: usize, after: usize) {
         self.entries = self.entries - before + after;
         while self.entries > self.max_entries && self.pops.len() > 1 {
             match self.evict_oldest(Some(key)) {
@@ -345,7 +344,8 @@ impl PopulationBook {
             )];
             p.propose_ip(s.client, now, ip_half_ttl(ctx), reasons, out);
         }
-        self.settle(&key, before);
+        let after = p.entries();
+        self.settle(&key, before, after);
     }
 
     pub fn on_end(&mut self, e: &ConnEnd, ctx: &Context, out: &mut Vec<Proposal>) {
@@ -384,7 +384,8 @@ impl PopulationBook {
             )];
             p.propose_ip(s.client, now, ip_half_ttl(ctx), reasons, out);
         }
-        self.settle(&key, before);
+        let after = p.entries();
+        self.settle(&key, before, after);
     }
 
     pub fn summaries(&self) -> Vec<PopulationSummary> {

@@ -1403,4 +1403,49 @@ mod tests {
         // The one back now, and the ten that left last but for it.
         assert_eq!((book.len(), book.retired()), (1, 9));
     }
+
+    impl ClientBook {
+        /// The bookkeeping every operation must leave true.
+        fn check(&self) {
+            assert!(self.clients.len() <= self.capacity);
+            assert!(self.retired.len() <= self.capacity);
+            assert!(self.ranges.len() <= self.clients.len());
+            assert!(self.retired_order.len() <= 2 * self.retired.len() + 64 + 1);
+            for ip in self.clients.keys() {
+                assert_eq!(
+                    self.queue.iter().filter(|(_, q)| q == ip).count(),
+                    1,
+                    "{ip}"
+                );
+                assert!(!self.retired.contains_key(ip), "{ip} live and retired");
+            }
+            for (ip, r) in &self.retired {
+                assert!(self.retired_order.contains(&(r.left_at, *ip)), "{ip}");
+            }
+            for r in self.ranges.values() {
+                assert!(!r.members.is_empty());
+                assert!(r.members.iter().all(|m| self.clients.contains_key(m)));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Any mix of clients, ranges and pauses (up to hours) keeps every
+        /// bound and every client in exactly one place, with a tight cap.
+        #[test]
+        fn any_traffic_keeps_the_book_exact_and_bounded(
+            steps in proptest::collection::vec((0u32..60, 0u32..4_000, 0u32..20_000), 1..300)
+        ) {
+            let mut book = ClientBook::new(8);
+            let mut out = Vec::new();
+            let mut t = 0.0;
+            for (id, (who, pause_s, resp)) in steps.into_iter().enumerate() {
+                t += if pause_s > 3_900 { f64::from(pause_s) * 3.0 } else { f64::from(pause_s) / 100.0 };
+                // Six /24s of ten addresses.
+                let ip = format!("10.5.{}.{}", who / 10, who % 10 + 1);
+                one_shot(&mut book, id as u64, &ip, t, resp, &mut out);
+                book.check();
+            }
+        }
+    }
 }

@@ -916,4 +916,59 @@ mod tests {
         // "nap" rests again after "busy" came (it is 5,000 s idle by then).
         assert_eq!((book.pops.len(), book.queue.len()), (2, 1));
     }
+
+    impl PopulationBook {
+        /// The bookkeeping every operation must leave true.
+        fn check(&self) {
+            let counted: usize = self.pops.values().map(Population::entries).sum();
+            assert_eq!(self.entries, counted, "the budget's count");
+            assert!(self.pops.len() <= self.capacity);
+            assert!(self.entries <= self.max_entries || self.pops.len() == 1);
+            // Each population has exactly one valid place: the queue while
+            // active (entries of ended ones are skipped), the resting queue
+            // while resting.
+            for (k, p) in &self.pops {
+                let queued = self.queue.iter().filter(|(_, q)| q == k).count();
+                let resting = self
+                    .resting
+                    .iter()
+                    .filter(|(t, q)| q == k && *t == p.last_seen)
+                    .count();
+                if p.resting {
+                    assert_eq!((queued, resting), (0, 1), "{k}");
+                } else {
+                    assert_eq!(queued, 1, "{k}");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Any mix of stacks, addresses, attacks and pauses (up to three
+        /// hours) keeps the counts exact and every bound, with tight caps.
+        #[test]
+        fn any_traffic_keeps_the_books_exact_and_bounded(
+            steps in proptest::collection::vec(
+                (0u8..6, 0u32..40, 0u32..4_000, proptest::bool::ANY, proptest::bool::ANY),
+                1..300,
+            )
+        ) {
+            let mut book = PopulationBook::new(3, 16, 60);
+            let c = ctx();
+            let mut out = Vec::new();
+            let mut t = 0.0;
+            for (stack, addr, pause_s, small, ends) in steps {
+                // Mostly short gaps, sometimes an hour or more.
+                t += if pause_s > 3_900 { f64::from(pause_s) * 3.0 } else { f64::from(pause_s) / 100.0 };
+                let ip = IpAddr::from((0x0a70_0000 + addr).to_be_bytes());
+                let (s, e) = conn_of_stack(ip, t, Some(ClientClass::Library), small, &format!("p{stack}"));
+                book.on_start(&s, &c, &mut out);
+                book.check();
+                if ends {
+                    book.on_end(&e, &c, &mut out);
+                    book.check();
+                }
+            }
+        }
+    }
 }

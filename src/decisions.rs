@@ -695,4 +695,56 @@ mod tests {
         );
         assert_eq!(b.active_blocks(), 0);
     }
+
+    impl DecisionBook {
+        /// The bookkeeping every operation must leave true.
+        fn check(&self) {
+            assert!(self.live(Mode::Enforce) <= self.max_active);
+            assert!(self.live(Mode::Monitor) <= self.max_active);
+            assert_eq!(
+                self.live(Mode::Enforce) + self.live(Mode::Monitor),
+                self.active.len()
+            );
+            for ((scope, value), a) in &self.active {
+                let key = (strength(a.score), (*scope, value.clone()));
+                assert!(self.by_strength[mode_index(a.mode)].contains(&key));
+                assert!(self
+                    .expiries
+                    .iter()
+                    .any(|Reverse((at, s, v))| *at == a.expires_at && s == scope && v == value));
+            }
+            assert!(self.expiries.len() <= 2 * self.active.len() + 1024 + 1);
+        }
+    }
+
+    proptest::proptest! {
+        /// Any stream of proposals (targets coming back, scores up and down,
+        /// storms past the brake, time jumping past lifetimes) keeps both caps,
+        /// the strength order and the expiries in step with the live blocks.
+        #[test]
+        fn any_proposals_keep_the_book_exact_and_bounded(
+            steps in proptest::collection::vec((0u32..30, 0u32..100, 0u32..700, proptest::bool::ANY), 1..400),
+            monitor in proptest::bool::ANY,
+        ) {
+            let mut cfg = Config { monitor, ..Config::default() };
+            cfg.decisions.brake_per_minute = 5;
+            cfg.decisions.max_active = 6;
+            let mut b = book(cfg);
+            let mut out = Vec::new();
+            let mut t = 0;
+            for (target, score, gap_s, range) in steps {
+                t += i64::from(gap_s) * if gap_s > 650 { 10 } else { 1 };
+                let mut p = proposal(&format!("10.0.0.{target}"), t, f64::from(score) / 100.0);
+                if range {
+                    p.scope = Scope::IpRange;
+                    p.value = format!("10.{target}.0.0/24");
+                }
+                b.offer(p, &mut out);
+                b.check();
+            }
+            b.advance(Timestamp((t + 100_000) * NS), &mut out);
+            b.check();
+            proptest::prop_assert_eq!(b.active_blocks(), 0);
+        }
+    }
 }

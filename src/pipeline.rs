@@ -539,12 +539,12 @@ impl Dispatcher {
         (rx, self.workers.len())
     }
 
-    /// Scores with `model` from now on (a continuous-learning checkpoint).
     /// What the workers' books hold and have given up, as of their latest batch.
     pub fn books(&self) -> BookTotals {
         ShardCounters::totals(self.shards.iter().map(|s| &**s))
     }
 
+    /// Scores with `model` from now on (a continuous-learning checkpoint).
     pub fn set_model(&mut self, model: Option<Arc<Model>>) {
         for w in 0..self.workers.len() {
             self.flush(w);

@@ -115,11 +115,13 @@ impl ActiveSet {
                 }
             }
         }
-        self.by_strength
-            .insert((strength(entry.score), key.clone()));
+        // The old strength goes first: a renewal at the same score would
+        // otherwise take out the entry it just put in.
+        let score = entry.score;
         if let Some(old) = self.entries.insert(key.clone(), entry) {
-            self.by_strength.remove(&(strength(old.score), key));
+            self.by_strength.remove(&(strength(old.score), key.clone()));
         }
+        self.by_strength.insert((strength(score), key));
         true
     }
 
@@ -336,5 +338,57 @@ mod tests {
             .apply(&block("r", "10.0.0.9", "2031-01-01T00:00:00Z"))
             .is_some());
         assert_eq!((s.len(), s.over_cap), (3, 8));
+    }
+
+    /// A renewal with the same score keeps the block in the strength order:
+    /// the weakest still makes room for a stronger one afterwards.
+    #[test]
+    fn a_renewal_at_the_same_score_stays_in_the_strength_order() {
+        let mut s = ActiveSet::new(2);
+        let scored = |id: &str, value: &str, score: f64| {
+            let mut b = block(id, value, "2030-01-01T00:00:00Z");
+            b["score"] = json!(score);
+            b
+        };
+        s.apply(&scored("a1", "10.0.0.1", 0.5));
+        s.apply(&scored("a2", "10.0.0.1", 0.5));
+        s.apply(&scored("b", "10.0.0.2", 0.9));
+        assert!(s.apply(&scored("c", "10.0.0.3", 0.7)).is_some());
+        assert_eq!(
+            s.take_lifted(),
+            vec![Change::Remove {
+                scope: "ip".into(),
+                value: "10.0.0.1".into()
+            }]
+        );
+        assert_eq!(s.by_strength.len(), s.entries.len());
+    }
+
+    proptest::proptest! {
+        /// Any stream of blocks, renewals and unblocks keeps the strength
+        /// order in step with the entries, within the cap.
+        #[test]
+        fn any_stream_keeps_the_set_exact_and_bounded(
+            steps in proptest::collection::vec((0u8..12, 0u8..4, proptest::bool::ANY), 1..200)
+        ) {
+            let mut s = ActiveSet::new(4);
+            for (i, (target, score, unblock)) in steps.into_iter().enumerate() {
+                let value = format!("10.0.0.{target}");
+                let d = if unblock {
+                    json!({"schema_version":1,"id":format!("u{i}"),"action":"unblock","scope":"ip","value":value,"mode":"enforce"})
+                } else {
+                    let mut b = block(&i.to_string(), &value, "2030-01-01T00:00:00Z");
+                    b["score"] = json!(f64::from(score) / 4.0);
+                    b
+                };
+                s.apply(&d);
+                s.take_lifted();
+                proptest::prop_assert!(s.entries.len() <= 4);
+                proptest::prop_assert_eq!(s.by_strength.len(), s.entries.len());
+                for (k, e) in &s.entries {
+                    proptest::prop_assert!(s.by_strength.contains(&(strength(e.score), k.clone())));
+                }
+            }
+        }
     }
 }

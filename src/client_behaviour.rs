@@ -8,6 +8,7 @@ use crate::model::Model;
 use crate::observations::{ConnEnd, ConnStart};
 use crate::proposal::{Fingerprints, Proposal, Scope};
 use crate::scoring::{combine, Evidence, Reason};
+use crate::seen_order::SeenOrder;
 use hashbrown::HashMap;
 use shakedown_capture::Timestamp;
 use shakedown_fingerprints::reputation::ClientClass;
@@ -202,8 +203,8 @@ pub struct ClientBook {
     /// Boxed: the table's empty buckets then cost 33 bytes, not 400 (a
     /// table just grown is half empty), and growing it moves no state.
     clients: HashMap<IpAddr, Box<ClientState>>,
-    /// Least-recently-seen order, lazily maintained: (last_seen when queued, ip).
-    queue: VecDeque<(Timestamp, IpAddr)>,
+    /// The clients in order of last seen.
+    queue: SeenOrder<IpAddr>,
     /// Address ranges (/24, /48) of the clients, for range decisions: a
     /// range is kept while one of its addresses is in the book, so there are
     /// never more ranges than clients, and new ranges are tracked whatever
@@ -337,7 +338,7 @@ impl ClientBook {
     pub fn new(capacity: usize) -> ClientBook {
         ClientBook {
             clients: HashMap::new(),
-            queue: VecDeque::new(),
+            queue: SeenOrder::default(),
             ranges: HashMap::new(),
             capacity: capacity.max(1),
             retired: HashMap::new(),
@@ -365,7 +366,7 @@ impl ClientBook {
         self.expire_idle(ts, idle_ns);
         if !self.clients.contains_key(&ip) {
             self.make_room(ts);
-            self.queue.push_back((ts, ip));
+            self.queue.push(ts, ip);
             if self.ranges.len() < self.capacity {
                 let r = self.ranges.entry(range_of(&ip)).or_default();
                 if r.members.len() < RANGE_MEMBERS && !r.members.contains(&ip) {
@@ -388,38 +389,26 @@ impl ClientBook {
 
     /// Retires the clients not seen for `idle_ns` before `now`.
     fn expire_idle(&mut self, now: Timestamp, idle_ns: i64) {
-        while let Some(&(queued, ip)) = self.queue.front() {
-            if now.nanos_since(queued) < idle_ns {
-                return;
-            }
-            self.queue.pop_front();
-            match self.clients.get(&ip) {
-                Some(st) if now.nanos_since(st.last_seen) < idle_ns => {
-                    self.queue.push_back((st.last_seen, ip))
-                }
-                Some(_) => {
-                    self.retire(ip, now);
-                    self.expired += 1;
-                }
-                None => {}
-            }
+        while let Some(ip) = self
+            .queue
+            .pop_idle(now, idle_ns, |ip| self.clients.get(ip).map(|c| c.last_seen))
+        {
+            self.retire(ip, now);
+            self.expired += 1;
         }
     }
 
     /// Evicts the least recently seen client when full.
     fn make_room(&mut self, now: Timestamp) {
         while self.clients.len() >= self.capacity {
-            let Some((queued, ip)) = self.queue.pop_front() else {
+            let Some(ip) = self
+                .queue
+                .pop_least_recent(|ip| self.clients.get(ip).map(|c| c.last_seen))
+            else {
                 return;
             };
-            match self.clients.get(&ip) {
-                Some(st) if st.last_seen > queued => self.queue.push_back((st.last_seen, ip)),
-                Some(_) => {
-                    self.retire(ip, now);
-                    self.evicted += 1;
-                }
-                None => {}
-            }
+            self.retire(ip, now);
+            self.evicted += 1;
         }
     }
 

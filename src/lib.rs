@@ -29,6 +29,7 @@ pub mod privileges;
 pub mod proposal;
 pub mod run_summary;
 pub mod scoring;
+pub mod seen_order;
 pub mod shard_counters;
 pub mod snapshot_http;
 pub mod spool;

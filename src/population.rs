@@ -9,6 +9,7 @@ use crate::client_behaviour::Context;
 use crate::observations::{ConnEnd, ConnStart};
 use crate::proposal::{Fingerprints, Proposal, Scope};
 use crate::scoring::{combine, Reason};
+use crate::seen_order::SeenOrder;
 use hashbrown::{HashMap, HashSet};
 use shakedown_capture::Timestamp;
 use shakedown_fingerprints::reputation::ClientClass;
@@ -122,8 +123,8 @@ struct Population {
     resting: bool,
     connections: u64,
     addrs: HashMap<IpAddr, AddrStats>,
-    /// Insertion order of addresses, for expiry: (last_seen when queued, ip).
-    order: VecDeque<(Timestamp, IpAddr)>,
+    /// The addresses in order of last seen, for expiry.
+    order: SeenOrder<IpAddr>,
     login_like: u32,
     alarm_until: Option<Timestamp>,
     proposed: RecentProposals,
@@ -146,7 +147,8 @@ pub struct PopulationSummary {
 
 pub struct PopulationBook {
     pops: HashMap<Arc<str>, Population>,
-    queue: VecDeque<(Timestamp, Arc<str>)>,
+    /// The active populations in order of last seen.
+    queue: SeenOrder<Arc<str>>,
     capacity: usize,
     max_addresses: usize,
     /// Addresses remembered by all populations together (in the window,
@@ -173,7 +175,7 @@ impl PopulationBook {
     pub fn new(capacity: usize, max_addresses: usize, max_entries: usize) -> PopulationBook {
         PopulationBook {
             pops: HashMap::new(),
-            queue: VecDeque::new(),
+            queue: SeenOrder::default(),
             capacity: capacity.max(1),
             max_addresses: max_addresses.max(16),
             entries: 0,
@@ -215,41 +217,31 @@ impl PopulationBook {
                 return Some(true);
             }
         }
-        let (queued, k) = self.queue.pop_front()?;
-        match self.pops.get(&k) {
-            Some(p) if p.last_seen > queued || keep.is_some_and(|c| **c == *k) => {
-                let last = p.last_seen;
-                self.queue.push_back((last, k));
-                Some(false)
-            }
-            Some(p) => {
-                self.entries -= p.entries();
-                self.pops.remove(&k);
-                Some(true)
-            }
-            None => Some(false),
+        let k = self
+            .queue
+            .pop_least_recent(|k| self.pops.get(k).map(|p| p.last_seen))?;
+        let p = self.pops.get(&k)?;
+        if keep.is_some_and(|c| **c == *k) {
+            let last = p.last_seen;
+            self.queue.push(last, k);
+            return Some(false);
         }
+        self.entries -= p.entries();
+        self.pops.remove(&k);
+        Some(true)
     }
 
     /// Populations not seen for `idle_ns` give back their addresses (all
     /// out of the window and proposed longer than half a block's lifetime
     /// ago by then) and rest.
     fn rest_idle(&mut self, now: Timestamp, idle_ns: i64, half_ttl: i64) {
-        while let Some(&(queued, _)) = self.queue.front() {
-            if now.nanos_since(queued) < idle_ns {
-                break;
-            }
-            let Some((queued, k)) = self.queue.pop_front() else {
-                break;
-            };
+        while let Some(k) = self
+            .queue
+            .pop_idle(now, idle_ns, |k| self.pops.get(k).map(|p| p.last_seen))
+        {
             let Some(p) = self.pops.get_mut(&k) else {
                 continue;
             };
-            if p.last_seen > queued {
-                let last = p.last_seen;
-                self.queue.push_back((last, k));
-                continue;
-            }
             let before = p.entries();
             p.rest(now, half_ttl);
             self.entries = self.entries - before + p.entries();
@@ -288,7 +280,7 @@ impl PopulationBook {
                     None => break,
                 }
             }
-            self.queue.push_back((ts, key.clone()));
+            self.queue.push(ts, key.clone());
         }
         let p = self.pops.entry(key.clone()).or_insert_with(|| Population {
             fingerprints: s.fingerprints.clone(),
@@ -298,7 +290,7 @@ impl PopulationBook {
             resting: false,
             connections: 0,
             addrs: HashMap::new(),
-            order: VecDeque::new(),
+            order: SeenOrder::default(),
             login_like: 0,
             alarm_until: None,
             proposed: RecentProposals::default(),
@@ -311,7 +303,7 @@ impl PopulationBook {
         }
         if p.resting {
             p.resting = false;
-            self.queue.push_back((ts, key.clone()));
+            self.queue.push(ts, key.clone());
         }
         p
     }
@@ -435,7 +427,7 @@ impl Population {
     /// proposed longer than `half_ttl` ago); what learning reads stays.
     fn rest(&mut self, now: Timestamp, half_ttl: i64) {
         self.addrs = HashMap::new();
-        self.order = VecDeque::new();
+        self.order = SeenOrder::default();
         self.login_like = 0;
         self.proposed.forget_before(now, half_ttl);
         self.resting = true;
@@ -455,12 +447,12 @@ impl Population {
             return false;
         }
         while self.addrs.len() >= max_addresses {
-            let Some((_, old)) = self.order.pop_front() else {
+            let Some(old) = self.order.pop_queued_first() else {
                 break;
             };
             self.remove(&old);
         }
-        self.order.push_back((ts, ip));
+        self.order.push(ts, ip);
         let a = self.addrs.entry(ip).or_insert(AddrStats {
             first_seen: ts,
             last_seen: ts,
@@ -483,19 +475,11 @@ impl Population {
 
     /// Forgets addresses not seen within the window.
     fn expire(&mut self, now: Timestamp, window: i64) {
-        while let Some(&(queued, ip)) = self.order.front() {
-            if now.nanos_since(queued) < window {
-                return;
-            }
-            self.order.pop_front();
-            match self.addrs.get(&ip) {
-                Some(a) if now.nanos_since(a.last_seen) < window => {
-                    let last = a.last_seen;
-                    self.order.push_back((last, ip));
-                }
-                Some(_) => self.remove(&ip),
-                None => {}
-            }
+        while let Some(ip) = self
+            .order
+            .pop_idle(now, window, |ip| self.addrs.get(ip).map(|a| a.last_seen))
+        {
+            self.remove(&ip);
         }
     }
 

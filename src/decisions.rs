@@ -6,14 +6,15 @@
 
 use crate::config::{AllowRules, Config};
 use crate::proposal::{Fingerprints, Proposal, Scope};
-use crate::scoring::{severity, strength, Reason};
+use crate::scoring::{severity, Reason};
+use crate::strength_order::StrengthOrder;
 use crate::timefmt::rfc3339_micros;
 use hashbrown::HashMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shakedown_capture::Timestamp;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -118,7 +119,7 @@ pub struct DecisionBook {
     /// The entries of `active` of each mode (enforce, monitor), weakest
     /// first (by score, then target): the cap applies to each mode and lifts
     /// the weakest without a scan.
-    by_strength: [BTreeSet<(u64, (Scope, String))>; 2],
+    by_strength: [StrengthOrder<(Scope, String)>; 2],
     expiries: BinaryHeap<Reverse<(Timestamp, Scope, String)>>,
     recent_blocks: VecDeque<Timestamp>,
     brake_warned_at: Option<Timestamp>,
@@ -138,7 +139,7 @@ impl DecisionBook {
             brake_per_minute: cfg.decisions.brake_per_minute,
             max_active: cfg.decisions.max_active.max(1),
             active: HashMap::new(),
-            by_strength: [BTreeSet::new(), BTreeSet::new()],
+            by_strength: Default::default(),
             expiries: BinaryHeap::new(),
             recent_blocks: VecDeque::new(),
             brake_warned_at: None,
@@ -295,12 +296,11 @@ impl DecisionBook {
             // weaker still. Monitor-only blocks have a cap of their own: in
             // monitor mode or a block storm they would otherwise grow with
             // every address an attack goes through.
-            let weakest = self.by_strength[mode_index(mode)]
-                .first()
-                .map(|(_, k)| k.clone())
-                .and_then(|k| self.active.get(&k).map(|a| (k, a.score)));
-            match weakest {
-                Some((k, score)) if score < p.score => {
+            match self.by_strength[mode_index(mode)]
+                .weakest_below(p.score)
+                .cloned()
+            {
+                Some(k) => {
                     let a = self.remove_active(&k).expect("present");
                     self.stats.lifted_by_cap += 1;
                     out.push(self.unblock(
@@ -311,7 +311,7 @@ impl DecisionBook {
                         "lifted to make room for a stronger block (decisions.max_active)",
                     ));
                 }
-                _ => {
+                None => {
                     self.stats.lifted_by_cap += 1;
                     return;
                 }
@@ -339,7 +339,7 @@ impl DecisionBook {
 
     fn remove_active(&mut self, key: &(Scope, String)) -> Option<Active> {
         let a = self.active.remove(key)?;
-        self.by_strength[mode_index(a.mode)].remove(&(strength(a.score), key.clone()));
+        self.by_strength[mode_index(a.mode)].remove(key, a.score);
         Some(a)
     }
 
@@ -360,9 +360,9 @@ impl DecisionBook {
         );
         if let Some(old) = replaced {
             // A renewal takes its block's place.
-            self.by_strength[mode_index(old.mode)].remove(&(strength(old.score), key.clone()));
+            self.by_strength[mode_index(old.mode)].remove(&key, old.score);
         }
-        self.by_strength[mode_index(mode)].insert((strength(p.score), key));
+        self.by_strength[mode_index(mode)].insert(key, p.score);
         debug_assert_eq!(
             self.live(Mode::Enforce) + self.live(Mode::Monitor),
             self.active.len()
@@ -706,8 +706,8 @@ mod tests {
                 self.active.len()
             );
             for ((scope, value), a) in &self.active {
-                let key = (strength(a.score), (*scope, value.clone()));
-                assert!(self.by_strength[mode_index(a.mode)].contains(&key));
+                assert!(self.by_strength[mode_index(a.mode)]
+                    .contains(&(*scope, value.clone()), a.score));
                 assert!(self
                     .expiries
                     .iter()

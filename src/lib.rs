@@ -34,4 +34,5 @@ pub mod shard_counters;
 pub mod snapshot_http;
 pub mod spool;
 pub mod stack_names;
+pub mod strength_order;
 pub mod timefmt;

@@ -175,17 +175,6 @@ pub fn severity(score: f64) -> &'static str {
     }
 }
 
-/// A score as an integer in the same order, for ordered sets of blocks by
-/// strength (f64's total order: negative scores sort below positive ones).
-pub fn strength(score: f64) -> u64 {
-    let bits = score.to_bits();
-    if score.is_sign_negative() {
-        !bits
-    } else {
-        bits | 1 << 63
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,14 +225,6 @@ mod tests {
             if n > 0 {
                 assert_eq!(reasons[n - 1].evidence["n"], (n - 1) as f64);
             }
-        }
-    }
-
-    #[test]
-    fn strength_orders_as_scores_do() {
-        let scores = [-1.0, -0.0, 0.0, 1e-9, 0.5, 0.85, 0.9, 1.0];
-        for w in scores.windows(2) {
-            assert!(strength(w[0]) < strength(w[1]), "{} {}", w[0], w[1]);
         }
     }
 }

@@ -1,9 +1,9 @@
 //! The set of live blocks, from a stream of decisions (pure).
 
-use crate::scoring::strength;
+use crate::strength_order::StrengthOrder;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 /// What an enforcement point needs of a block.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -59,7 +59,7 @@ pub struct ActiveSet {
     entries: HashMap<(String, String), Entry>,
     /// The entries, weakest first (score, then target): at the cap the
     /// weakest makes room for a stronger block, found without a scan.
-    by_strength: BTreeSet<(u64, (String, String))>,
+    by_strength: StrengthOrder<(String, String)>,
     max_active: usize,
     /// Entries lifted for the cap, until `take_lifted`.
     lifted: Vec<Change>,
@@ -81,7 +81,7 @@ impl ActiveSet {
     pub fn new(max_active: usize) -> ActiveSet {
         ActiveSet {
             entries: HashMap::new(),
-            by_strength: BTreeSet::new(),
+            by_strength: StrengthOrder::default(),
             max_active: max_active.max(1),
             lifted: Vec::new(),
             applied: 0,
@@ -92,16 +92,15 @@ impl ActiveSet {
 
     fn remove(&mut self, key: &(String, String)) -> Option<Entry> {
         let e = self.entries.remove(key)?;
-        self.by_strength.remove(&(strength(e.score), key.clone()));
+        self.by_strength.remove(key, e.score);
         Some(e)
     }
 
     /// Adds or replaces an entry; false if the set is full of stronger ones.
     fn insert(&mut self, key: (String, String), entry: Entry) -> bool {
         if !self.entries.contains_key(&key) && self.entries.len() >= self.max_active {
-            let weakest = self.by_strength.first().cloned();
-            match weakest {
-                Some((w, k)) if w < strength(entry.score) => {
+            match self.by_strength.weakest_below(entry.score).cloned() {
+                Some(k) => {
                     self.remove(&k);
                     self.over_cap += 1;
                     self.lifted.push(Change::Remove {
@@ -109,7 +108,7 @@ impl ActiveSet {
                         value: k.1,
                     });
                 }
-                _ => {
+                None => {
                     self.over_cap += 1;
                     return false;
                 }
@@ -119,9 +118,9 @@ impl ActiveSet {
         // otherwise take out the entry it just put in.
         let score = entry.score;
         if let Some(old) = self.entries.insert(key.clone(), entry) {
-            self.by_strength.remove(&(strength(old.score), key.clone()));
+            self.by_strength.remove(&key, old.score);
         }
-        self.by_strength.insert((strength(score), key));
+        self.by_strength.insert(key, score);
         true
     }
 
@@ -386,7 +385,7 @@ mod tests {
                 proptest::prop_assert!(s.entries.len() <= 4);
                 proptest::prop_assert_eq!(s.by_strength.len(), s.entries.len());
                 for (k, e) in &s.entries {
-                    proptest::prop_assert!(s.by_strength.contains(&(strength(e.score), k.clone())));
+                    proptest::prop_assert!(s.by_strength.contains(k, e.score));
                 }
             }
         }

@@ -367,11 +367,11 @@ impl ClientBook {
         if !self.clients.contains_key(&ip) {
             self.make_room(ts);
             self.queue.push(ts, ip);
-            if self.ranges.len() < self.capacity {
-                let r = self.ranges.entry(range_of(&ip)).or_default();
-                if r.members.len() < RANGE_MEMBERS && !r.members.contains(&ip) {
-                    r.members.push(ip);
-                }
+            // No check of the ranges' count: a range goes with its last
+            // member, so there are never more ranges than clients.
+            let r = self.ranges.entry(range_of(&ip)).or_default();
+            if r.members.len() < RANGE_MEMBERS && !r.members.contains(&ip) {
+                r.members.push(ip);
             }
         }
         let retired = &mut self.retired;

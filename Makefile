@@ -52,6 +52,7 @@ bench-micro:
 	$(CARGO) bench -p shakedown-fingerprints --bench hello
 	$(CARGO) bench -p shakedown-capture --bench packets
 	$(CARGO) bench --bench scoring
+	$(CARGO) bench --bench enforce
 
 # Builds a >= 1 GB capture outside the repo and times shakedown against tcpdump and tshark.
 bench-large:

@@ -6,8 +6,8 @@
 
 use crate::config::{AllowRules, Config};
 use crate::proposal::{Fingerprints, Proposal, Scope};
+use crate::rank_order::RankOrder;
 use crate::scoring::{severity, Reason};
-use crate::strength_order::StrengthOrder;
 use crate::timefmt::rfc3339_micros;
 use hashbrown::HashMap;
 use serde::Serialize;
@@ -119,7 +119,7 @@ pub struct DecisionBook {
     /// The entries of `active` of each mode (enforce, monitor), weakest
     /// first (by score, then target): the cap applies to each mode and lifts
     /// the weakest without a scan.
-    by_strength: [StrengthOrder<(Scope, String)>; 2],
+    by_strength: [RankOrder<(Scope, String)>; 2],
     expiries: BinaryHeap<Reverse<(Timestamp, Scope, String)>>,
     recent_blocks: VecDeque<Timestamp>,
     brake_warned_at: Option<Timestamp>,
@@ -297,7 +297,7 @@ impl DecisionBook {
             // monitor mode or a block storm they would otherwise grow with
             // every address an attack goes through.
             match self.by_strength[mode_index(mode)]
-                .weakest_below(p.score)
+                .lowest_below(p.score)
                 .cloned()
             {
                 Some(k) => {

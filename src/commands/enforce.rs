@@ -97,7 +97,9 @@ pub fn run(args: &EnforceArgs) -> anyhow::Result<Outcome> {
     let mut idle_polls = 0u32;
     let mut batches = 0u64;
     let mut longest_batch = 0.0f64;
-    let mut lists_built = false;
+    let mut lists_stale = true;
+    let mut last_lists: Option<Instant> = None;
+    let mut lists_took = Duration::ZERO;
     let started = Instant::now();
     loop {
         let msg = consumer.poll(Duration::from_millis(100));
@@ -154,10 +156,18 @@ pub fn run(args: &EnforceArgs) -> anyhow::Result<Outcome> {
                 }
                 longest_batch = longest_batch.max(t.elapsed().as_secs_f64());
             }
-            // Lists are rebuilt only when something changed (sorting a million entries is not free).
-            if let (Some(e), false) = (&edl, changes.is_empty() && lists_built) {
-                e.publish(lists(&set, args.max_entries));
-                lists_built = true;
+            // Lists are rebuilt when something changed, and at most once per
+            // ten times their last build took: a million entries take about
+            // a second, and the outputs above must keep their batches on time.
+            lists_stale |= !changes.is_empty();
+            if let (Some(e), true) = (&edl, lists_stale) {
+                if last_lists.is_none_or(|t| t.elapsed() >= lists_took * 10) {
+                    let t = Instant::now();
+                    e.publish(Lists::render(&set, args.max_entries));
+                    lists_took = t.elapsed();
+                    last_lists = Some(Instant::now());
+                    lists_stale = false;
+                }
             }
             // Applied everywhere: now the offsets may be committed.
             if set.applied + set.ignored > 0 {
@@ -197,22 +207,4 @@ fn collapse(changes: Vec<Change>) -> Vec<Change> {
         .filter(|(i, c)| last[&key(c)] == *i)
         .map(|(_, c)| c)
         .collect()
-}
-
-fn lists(set: &ActiveSet, max: usize) -> Lists {
-    let max = if max == 0 { usize::MAX } else { max };
-    let join = |scopes: &[&str], v6: Option<bool>| -> String {
-        set.top(scopes, usize::MAX)
-            .into_iter()
-            .filter(|e| v6.is_none_or(|w| e.value.contains(':') == w))
-            .take(max)
-            .map(|e| format!("{}\n", e.value))
-            .collect()
-    };
-    Lists {
-        ipv4: join(&["ip", "ip_range"], Some(false)),
-        ipv6: join(&["ip", "ip_range"], Some(true)),
-        ja4: join(&["ja4"], None),
-        active_json: serde_json::to_string(&set.snapshot()).unwrap_or_default(),
-    }
 }

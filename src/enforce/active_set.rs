@@ -1,9 +1,11 @@
 //! The set of live blocks, from a stream of decisions (pure).
 
-use crate::strength_order::StrengthOrder;
+use crate::rank_order::RankOrder;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::rc::Rc;
 
 /// What an enforcement point needs of a block.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -54,12 +56,39 @@ pub fn unix_seconds(s: &str) -> Option<f64> {
 /// (`decisions.max_active`, 100,000 each).
 pub const DEFAULT_MAX_ACTIVE: usize = 1_000_000;
 
+/// A block's target, (scope, value): one allocation shared by the entries and
+/// both orders.
+type Target = Rc<(String, String)>;
+
+/// What the set keeps of a live block besides its target.
+#[derive(Debug)]
+struct Live {
+    score: f64,
+    expires_at: f64,
+    id: String,
+}
+
+/// An entry of `/active.json`.
+#[derive(Serialize)]
+struct EntryView<'a> {
+    scope: &'a str,
+    value: &'a str,
+    score: f64,
+    expires_at: f64,
+    id: &'a str,
+}
+
 #[derive(Debug)]
 pub struct ActiveSet {
-    entries: HashMap<(String, String), Entry>,
+    /// In order of target (scope, then value): lists come out in order of
+    /// value without a sort.
+    entries: BTreeMap<Target, Live>,
     /// The entries, weakest first (score, then target): at the cap the
-    /// weakest makes room for a stronger block, found without a scan.
-    by_strength: StrengthOrder<(String, String)>,
+    /// weakest makes room for a stronger block, and `--max-entries` lists
+    /// take the strongest, without a scan or a sort of the whole set.
+    by_strength: RankOrder<Target>,
+    /// The entries, soonest to expire first: expiry takes what is due only.
+    by_expiry: RankOrder<Target>,
     max_active: usize,
     /// Entries lifted for the cap, until `take_lifted`.
     lifted: Vec<Change>,
@@ -76,12 +105,20 @@ impl Default for ActiveSet {
     }
 }
 
+fn removal(t: &Target) -> Change {
+    Change::Remove {
+        scope: t.0.clone(),
+        value: t.1.clone(),
+    }
+}
+
 impl ActiveSet {
     /// A set of at most `max_active` live entries (at least 1).
     pub fn new(max_active: usize) -> ActiveSet {
         ActiveSet {
-            entries: HashMap::new(),
-            by_strength: StrengthOrder::default(),
+            entries: BTreeMap::new(),
+            by_strength: RankOrder::default(),
+            by_expiry: RankOrder::default(),
             max_active: max_active.max(1),
             lifted: Vec::new(),
             applied: 0,
@@ -90,37 +127,35 @@ impl ActiveSet {
         }
     }
 
-    fn remove(&mut self, key: &(String, String)) -> Option<Entry> {
-        let e = self.entries.remove(key)?;
-        self.by_strength.remove(key, e.score);
-        Some(e)
+    fn remove(&mut self, key: &(String, String)) -> Option<Target> {
+        let (t, live) = self.entries.remove_entry(key)?;
+        self.by_strength.remove(&t, live.score);
+        self.by_expiry.remove(&t, live.expires_at);
+        Some(t)
     }
 
     /// Adds or replaces an entry; false if the set is full of stronger ones.
-    fn insert(&mut self, key: (String, String), entry: Entry) -> bool {
-        if !self.entries.contains_key(&key) && self.entries.len() >= self.max_active {
-            match self.by_strength.weakest_below(entry.score).cloned() {
-                Some(k) => {
-                    self.remove(&k);
-                    self.over_cap += 1;
-                    self.lifted.push(Change::Remove {
-                        scope: k.0,
-                        value: k.1,
-                    });
-                }
-                None => {
-                    self.over_cap += 1;
-                    return false;
-                }
-            }
+    fn insert(&mut self, key: (String, String), live: Live) -> bool {
+        let known = self.entries.get_key_value(&key).map(|(t, _)| t.clone());
+        if known.is_none() && self.entries.len() >= self.max_active {
+            let Some(weakest) = self.by_strength.lowest_below(live.score).cloned() else {
+                self.over_cap += 1;
+                return false;
+            };
+            self.remove(&weakest);
+            self.over_cap += 1;
+            self.lifted.push(removal(&weakest));
         }
-        // The old strength goes first: a renewal at the same score would
-        // otherwise take out the entry it just put in.
-        let score = entry.score;
-        if let Some(old) = self.entries.insert(key.clone(), entry) {
-            self.by_strength.remove(&key, old.score);
+        let target = known.unwrap_or_else(|| Rc::new(key));
+        let (score, expires_at) = (live.score, live.expires_at);
+        // The old ranks go first: a renewal at the same score would otherwise
+        // take out the entry it just put in.
+        if let Some(old) = self.entries.insert(target.clone(), live) {
+            self.by_strength.remove(&target, old.score);
+            self.by_expiry.remove(&target, old.expires_at);
         }
-        self.by_strength.insert(key, score);
+        self.by_strength.insert(target.clone(), score);
+        self.by_expiry.insert(target, expires_at);
         true
     }
 
@@ -141,20 +176,24 @@ impl ActiveSet {
             Some("block") => {
                 let expires_at = d["expires_at"].as_str().and_then(unix_seconds)?;
                 let entry = Entry {
-                    scope: scope.to_string(),
-                    value: value.to_string(),
+                    scope: key.0.clone(),
+                    value: key.1.clone(),
                     score: d["score"].as_f64().unwrap_or(0.0),
                     expires_at,
                     id: d["id"].as_str().unwrap_or_default().to_string(),
                 };
-                self.insert(key, entry.clone())
-                    .then_some(Change::Add(entry))
+                let live = Live {
+                    score: entry.score,
+                    expires_at,
+                    id: entry.id.clone(),
+                };
+                self.insert(key, live).then_some(Change::Add(entry))
             }
             Some("unblock") => {
                 // Only the block it ends (a later renewal stays).
                 let ends = d["ends"].as_str();
                 match self.entries.get(&key) {
-                    Some(e) if ends.is_none_or(|id| id == e.id) => {
+                    Some(live) if ends.is_none_or(|id| id == live.id) => {
                         self.remove(&key);
                         Some(Change::Remove {
                             scope: key.0,
@@ -177,41 +216,49 @@ impl ActiveSet {
         std::mem::take(&mut self.lifted)
     }
 
-    /// Removes what expired by `now` (Unix seconds).
+    /// Removes what expired by `now` (Unix seconds), soonest first: the
+    /// entries due, never a pass over the others.
     pub fn expire(&mut self, now: f64) -> Vec<Change> {
-        let mut gone: Vec<(String, String)> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.expires_at <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        gone.sort();
-        gone.into_iter()
-            .map(|k| {
-                self.remove(&k);
-                Change::Remove {
-                    scope: k.0,
-                    value: k.1,
-                }
-            })
-            .collect()
+        let mut gone = Vec::new();
+        while let Some(t) = self.by_expiry.lowest_at_most(now).cloned() {
+            self.remove(&t);
+            gone.push(removal(&t));
+        }
+        gone
     }
 
-    /// Live entries of one scope group, the `max` highest scores, sorted by value.
-    pub fn top(&self, scopes: &[&str], max: usize) -> Vec<&Entry> {
-        let mut v: Vec<&Entry> = self
+    /// The values of one scope, in order.
+    fn values_of<'a>(&'a self, scope: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let scope = scope.to_string();
+        let from = (scope.clone(), String::new());
+        (self
             .entries
-            .values()
-            .filter(|e| scopes.contains(&e.scope.as_str()))
-            .collect();
-        v.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| a.value.cmp(&b.value))
-        });
-        v.truncate(max);
-        v.sort_by(|a, b| a.value.cmp(&b.value));
-        v
+            .range::<(String, String), _>((Bound::Included(from), Bound::Unbounded)))
+        .take_while(move |(t, _)| t.0 == scope)
+        .map(|(t, _)| t.1.as_str())
+    }
+
+    /// The values of the entries of `scopes` that `keep` accepts, the `max`
+    /// highest scores of them, in order of value. Without a cut this is one
+    /// pass over those scopes; with one, a walk down the strength order until
+    /// `max` are found.
+    pub fn list(&self, scopes: &[&str], keep: impl Fn(&str) -> bool, max: usize) -> Vec<&str> {
+        let mut values: Vec<&str> = if max >= self.entries.len() {
+            (scopes.iter())
+                .flat_map(|s| self.values_of(s))
+                .filter(|v| keep(v))
+                .collect()
+        } else {
+            (self.by_strength.highest_first())
+                .filter(|t| scopes.contains(&t.0.as_str()) && keep(&t.1))
+                .take(max)
+                .map(|t| t.1.as_str())
+                .collect()
+        };
+        // One scope's values are in order already (a stable sort of sorted
+        // runs is a merge).
+        values.sort();
+        values
     }
 
     pub fn len(&self) -> usize {
@@ -222,16 +269,20 @@ impl ActiveSet {
         self.entries.is_empty()
     }
 
-    /// The whole set, for `/active.json`.
-    pub fn snapshot(&self) -> BTreeMap<String, Vec<&Entry>> {
-        let mut m: BTreeMap<String, Vec<&Entry>> = BTreeMap::new();
-        for e in self.entries.values() {
-            m.entry(e.scope.clone()).or_default().push(e);
+    /// The whole set as JSON, for `/active.json`: entries by scope, in order
+    /// of value.
+    pub fn snapshot_json(&self) -> String {
+        let mut m: BTreeMap<&str, Vec<EntryView>> = BTreeMap::new();
+        for (t, live) in &self.entries {
+            m.entry(t.0.as_str()).or_default().push(EntryView {
+                scope: &t.0,
+                value: &t.1,
+                score: live.score,
+                expires_at: live.expires_at,
+                id: &live.id,
+            });
         }
-        for v in m.values_mut() {
-            v.sort_by(|a, b| a.value.cmp(&b.value));
-        }
-        m
+        serde_json::to_string(&m).unwrap_or_default()
     }
 }
 
@@ -284,8 +335,7 @@ mod tests {
             b["score"] = json!(score);
             s.apply(&b);
         }
-        let top: Vec<&str> = s.top(&["ip"], 2).iter().map(|e| e.value.as_str()).collect();
-        assert_eq!(top, vec!["10.0.0.1", "10.0.0.2"]);
+        assert_eq!(s.list(&["ip"], |_| true, 2), ["10.0.0.1", "10.0.0.2"]);
     }
 
     #[test]
@@ -326,12 +376,10 @@ mod tests {
         let mut weak = block("w", "10.0.1.1", "2030-01-01T00:00:00Z");
         weak["score"] = json!(0.1);
         assert_eq!(s.apply(&weak), None);
-        let kept: Vec<&str> = s
-            .top(&["ip"], 10)
-            .iter()
-            .map(|e| e.value.as_str())
-            .collect();
-        assert_eq!(kept, vec!["10.0.0.7", "10.0.0.8", "10.0.0.9"]);
+        assert_eq!(
+            s.list(&["ip"], |_| true, 10),
+            ["10.0.0.7", "10.0.0.8", "10.0.0.9"]
+        );
         // A renewal of a kept entry is no new entry.
         assert!(s
             .apply(&block("r", "10.0.0.9", "2031-01-01T00:00:00Z"))
@@ -363,6 +411,68 @@ mod tests {
         assert_eq!(s.by_strength.len(), s.entries.len());
     }
 
+    /// `--max-entries`: a list cut to N keeps the N highest scores among the
+    /// entries it lists (its scopes, its address family), in order of value.
+    /// Before, the cut took the first N in order of value.
+    #[test]
+    fn a_cut_list_keeps_the_highest_scores_of_its_own_entries() {
+        let mut s = ActiveSet::default();
+        let entries = [
+            ("ip", "10.0.0.1", 0.70),
+            ("ip", "10.0.0.2", 0.99),
+            ("ip_range", "10.0.1.0/24", 0.95),
+            ("ip", "2001:db8::1", 1.00),
+            ("ip", "2001:db8::2", 0.60),
+            ("ja4", "t13d1516h2_8daaf6152771_e5627efa2ab1", 0.98),
+            ("ip", "9.9.9.9", 0.80),
+        ];
+        for (i, (scope, value, score)) in entries.iter().enumerate() {
+            let mut b = block(&i.to_string(), value, "2030-01-01T00:00:00Z");
+            b["scope"] = json!(scope);
+            b["score"] = json!(score);
+            s.apply(&b);
+        }
+        let v4 = |v: &str| !v.contains(':');
+        assert_eq!(
+            s.list(&["ip", "ip_range"], v4, 2),
+            ["10.0.0.2", "10.0.1.0/24"]
+        );
+        assert_eq!(
+            s.list(&["ip", "ip_range"], v4, usize::MAX),
+            ["10.0.0.1", "10.0.0.2", "10.0.1.0/24", "9.9.9.9"]
+        );
+        assert_eq!(s.list(&["ip", "ip_range"], |v| !v4(v), 1), ["2001:db8::1"]);
+        assert_eq!(s.list(&["ja4"], |_| true, 0), Vec::<&str>::new());
+        let json: Value = serde_json::from_str(&s.snapshot_json()).unwrap();
+        assert_eq!(json["ip"].as_array().unwrap().len(), 5);
+        assert_eq!(json["ip"][0]["value"], "10.0.0.1");
+        assert_eq!(json["ja4"][0]["score"], 0.98);
+    }
+
+    /// Expiry takes exactly the entries due, soonest first, and renewals
+    /// move an entry's expiry.
+    #[test]
+    fn expiry_takes_what_is_due_soonest_first() {
+        let mut s = ActiveSet::default();
+        s.apply(&block("a", "10.0.0.1", "2026-01-01T03:00:00Z"));
+        s.apply(&block("b", "10.0.0.2", "2026-01-01T01:00:00Z"));
+        s.apply(&block("c", "10.0.0.3", "2026-01-01T02:00:00Z"));
+        // 10.0.0.2 renewed past the others.
+        s.apply(&block("d", "10.0.0.2", "2026-01-01T04:00:00Z"));
+        let t = unix_seconds("2026-01-01T03:00:00Z").unwrap();
+        let gone = s.expire(t);
+        let values: Vec<&str> = gone
+            .iter()
+            .map(|c| match c {
+                Change::Remove { value, .. } => value.as_str(),
+                Change::Add(e) => e.value.as_str(),
+            })
+            .collect();
+        assert_eq!(values, ["10.0.0.3", "10.0.0.1"]);
+        assert_eq!(s.list(&["ip"], |_| true, usize::MAX), ["10.0.0.2"]);
+        assert_eq!(s.by_expiry.len(), 1);
+    }
+
     proptest::proptest! {
         /// Any stream of blocks, renewals and unblocks keeps the strength
         /// order in step with the entries, within the cap.
@@ -384,8 +494,10 @@ mod tests {
                 s.take_lifted();
                 proptest::prop_assert!(s.entries.len() <= 4);
                 proptest::prop_assert_eq!(s.by_strength.len(), s.entries.len());
+                proptest::prop_assert_eq!(s.by_expiry.len(), s.entries.len());
                 for (k, e) in &s.entries {
                     proptest::prop_assert!(s.by_strength.contains(k, e.score));
+                    proptest::prop_assert!(s.by_expiry.contains(k, e.expires_at));
                 }
             }
         }

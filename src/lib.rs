@@ -7,6 +7,7 @@
 
 pub mod addrfmt;
 pub mod capture_input;
+pub mod capture_reader;
 pub mod cli;
 pub mod client_behaviour;
 pub mod commands;

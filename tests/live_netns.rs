@@ -40,51 +40,58 @@ impl Namespaces {
             server: format!("sd{id}s"),
             server_if: format!("sds{id}"),
         };
-        let client_if = format!("sdc{id}");
         if !ip(&["netns", "add", &ns.client]) {
             return None;
         }
         let ok = ip(&["netns", "add", &ns.server])
-            && ip(&[
-                "link",
-                "add",
-                &client_if,
-                "netns",
-                &ns.client,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &ns.server_if,
-                "netns",
-                &ns.server,
-            ])
-            && ip(&[
+            && ip(&["-n", &ns.server, "link", "set", "lo", "up"])
+            && ip(&["-n", &ns.client, "link", "set", "lo", "up"])
+            && ns.plug();
+        ok.then_some(ns)
+    }
+
+    fn client_if(&self) -> String {
+        format!("sdc{}", std::process::id())
+    }
+
+    /// Creates the veth pair between the namespaces, with the addresses.
+    fn plug(&self) -> bool {
+        let client_if = self.client_if();
+        let ok = ip(&[
+            "link",
+            "add",
+            &client_if,
+            "netns",
+            &self.client,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &self.server_if,
+            "netns",
+            &self.server,
+        ]) && ip(&[
+            "-n",
+            &self.server,
+            "addr",
+            "add",
+            &format!("{SERVER}/24"),
+            "dev",
+            &self.server_if,
+        ]) && [HUMAN, BOT, SCRIPT].iter().all(|a| {
+            ip(&[
                 "-n",
-                &ns.server,
+                &self.client,
                 "addr",
                 "add",
-                &format!("{SERVER}/24"),
+                &format!("{a}/24"),
                 "dev",
-                &ns.server_if,
+                &client_if,
             ])
-            && [HUMAN, BOT, SCRIPT].iter().all(|a| {
-                ip(&[
-                    "-n",
-                    &ns.client,
-                    "addr",
-                    "add",
-                    &format!("{a}/24"),
-                    "dev",
-                    &client_if,
-                ])
-            })
-            && ip(&["-n", &ns.server, "link", "set", &ns.server_if, "up"])
-            && ip(&["-n", &ns.client, "link", "set", &client_if, "up"])
-            && ip(&["-n", &ns.server, "link", "set", "lo", "up"])
-            && ip(&["-n", &ns.client, "link", "set", "lo", "up"]);
+        }) && ip(&["-n", &self.server, "link", "set", &self.server_if, "up"])
+            && ip(&["-n", &self.client, "link", "set", &client_if, "up"]);
         // Wire-sized segments, as a mirror port would show them.
-        for (n, i) in [(&ns.server, &ns.server_if), (&ns.client, &client_if)] {
+        for (n, i) in [(&self.server, &self.server_if), (&self.client, &client_if)] {
             let _ = Command::new("ip")
                 .args(["netns", "exec", n, "ethtool", "-K", i])
                 .args(["tso", "off", "gso", "off", "gro", "off"])
@@ -92,7 +99,12 @@ impl Namespaces {
                 .stderr(Stdio::null())
                 .status();
         }
-        ok.then_some(ns)
+        ok
+    }
+
+    /// Deletes the veth pair (both ends go).
+    fn unplug(&self) -> bool {
+        ip(&["-n", &self.server, "link", "del", &self.server_if])
     }
 
     fn exec(&self, ns: &str, program: &str) -> Command {
@@ -276,5 +288,74 @@ fn live_on_a_veth_matches_fingerprint_on_tcpdump_and_blocks_the_bot() {
     assert!(
         !blocked.iter().any(|v| v == HUMAN || v == SCRIPT),
         "the ordinary clients are not: {text}"
+    );
+}
+
+/// The capture interface is deleted and created again under `live` (a NIC
+/// reset, a driver reload, a virtual interface plugged again): `live` goes on,
+/// reopens it, and sees the connections made afterwards. Before, it logged the
+/// error and stopped capturing; with its only interface gone it exited 0, so
+/// that a supervisor restarting on failure did not restart it.
+#[test]
+fn live_reopens_an_interface_that_went_away() {
+    for tool in ["ip", "openssl", "curl"] {
+        if !common::have(tool) {
+            eprintln!("SKIPPED: {tool} not installed");
+            return;
+        }
+    }
+    let Some(ns) = Namespaces::create() else {
+        eprintln!("SKIPPED: cannot create network namespaces here (needs root)");
+        return;
+    };
+    let dir = common::scratch("live-reopen");
+    common::make_cert(&dir, "api.example");
+    let flows = dir.join("flows.jsonl");
+    // Listening on every address: the server's address goes and comes back.
+    let server = common::s_server(ns.exec(&ns.server, "openssl"), &dir, "0.0.0.0:443");
+    let live = ns
+        .exec(&ns.server, env!("CARGO_BIN_EXE_shakedown"))
+        .args(["live", "-i", &ns.server_if, "--bpf", "tcp port 443"])
+        .args(["--status-interval", "1", "--metrics", ""])
+        .arg("--flows")
+        .arg(&flows)
+        .args(["--decisions", "/dev/null"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let requests = |n: usize| {
+        for _ in 0..n {
+            let _ = ns
+                .exec(&ns.client, "curl")
+                .args(["-sk", "--max-time", "3", "-o", "/dev/null"])
+                .args(["--interface", HUMAN, &format!("https://{SERVER}/")])
+                .status();
+        }
+    };
+    requests(2);
+    assert!(ns.unplug(), "veth deleted");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(ns.plug(), "veth created again");
+    // Reopen attempts come 0.25, 0.75, 1.75, 3.75 s after the loss.
+    std::thread::sleep(Duration::from_secs(4));
+    requests(3);
+    std::thread::sleep(Duration::from_secs(1));
+    terminate(&live);
+    let out = live.wait_with_output().unwrap();
+    drop(server);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("interface disappeared"),
+        "the loss is logged: {err}"
+    );
+    assert!(err.contains("open again after"), "{err}");
+    assert!(err.contains("queue dropped 0; reopened 1"), "{err}");
+    let records = std::fs::read_to_string(&flows).unwrap();
+    assert_eq!(
+        records.lines().count(),
+        5,
+        "both connections before and all three after: {records}\n{err}"
     );
 }

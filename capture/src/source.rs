@@ -48,6 +48,9 @@ pub enum SourceError {
         packet: u64,
         reason: String,
     },
+    /// A live capture that stopped giving packets (its interface went away).
+    #[error("{interface}: {reason}")]
+    Capture { interface: String, reason: String },
 }
 
 enum Backend {
@@ -237,11 +240,24 @@ impl Default for LiveOptions {
 }
 
 /// Kernel counters of a live capture (pcap_stats).
-#[derive(Debug, Clone, Copy, Default)]
+/// libpcap's counters of one capture since it was opened (32 bits: they
+/// wrap on a busy link).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LiveStats {
     pub received: u32,
     pub dropped: u32,
     pub if_dropped: u32,
+}
+
+impl LiveStats {
+    /// What was counted since `earlier` (of the same capture), across a wrap.
+    pub fn since(self, earlier: LiveStats) -> LiveStats {
+        LiveStats {
+            received: self.received.wrapping_sub(earlier.received),
+            dropped: self.dropped.wrapping_sub(earlier.dropped),
+            if_dropped: self.if_dropped.wrapping_sub(earlier.if_dropped),
+        }
+    }
 }
 
 /// Wakes a live reader (pcap_breakloop).
@@ -313,9 +329,8 @@ impl LiveSource {
             }
             // Timeout, or woken by `StopHandle::stop` (pcap_breakloop).
             Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => Ok(None),
-            Err(e) => Err(SourceError::Read {
-                path: PathBuf::from(&self.interface),
-                packet: 0,
+            Err(e) => Err(SourceError::Capture {
+                interface: self.interface.clone(),
                 reason: describe(e),
             }),
         }
@@ -327,13 +342,34 @@ impl LiveSource {
         StopHandle(self.cap.breakloop_handle())
     }
 
-    pub fn stats(&mut self) -> LiveStats {
-        self.cap
-            .stats()
-            .map_or(LiveStats::default(), |s| LiveStats {
-                received: s.received,
-                dropped: s.dropped,
-                if_dropped: s.if_dropped,
-            })
+    /// The capture's counters, `None` if libpcap cannot give them (a capture
+    /// whose interface went away).
+    pub fn stats(&mut self) -> Option<LiveStats> {
+        self.cap.stats().ok().map(|s| LiveStats {
+            received: s.received,
+            dropped: s.dropped,
+            if_dropped: s.if_dropped,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_counters_are_taken_across_a_wrap() {
+        let before = LiveStats {
+            received: u32::MAX - 9,
+            dropped: 5,
+            if_dropped: 0,
+        };
+        let after = LiveStats {
+            received: 20,
+            dropped: 7,
+            if_dropped: 0,
+        };
+        let d = after.since(before);
+        assert_eq!((d.received, d.dropped, d.if_dropped), (30, 2, 0));
     }
 }

@@ -10,6 +10,7 @@
 
 use super::fingerprint::Outcome;
 use super::replay::{decision_output, detector_config};
+use crate::capture_reader::{self, IfaceCounters};
 use crate::cli::LiveArgs;
 use crate::metrics::DecisionCounts;
 use crate::model::Model;
@@ -17,28 +18,14 @@ use crate::model_keeper::ModelKeeper;
 use crate::pipeline::Dispatcher;
 use crate::run_summary::RunSummary;
 use crate::shard_counters::BookTotals;
-use crossbeam_channel::{bounded, RecvTimeoutError, TrySendError};
+use crossbeam_channel::{bounded, RecvTimeoutError};
 use shakedown_capture::tracker::TrackerConfig;
 use shakedown_capture::{decode, LiveOptions, LiveSource, Timestamp, Tracker};
 use shakedown_fingerprints::reputation::Reputation;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use tracing::{error, info, warn};
-
-struct Captured {
-    iface: usize,
-    ts: Timestamp,
-    data: Vec<u8>,
-}
-
-#[derive(Default)]
-struct IfaceCounters {
-    kernel_received: AtomicU64,
-    kernel_dropped: AtomicU64,
-    if_dropped: AtomicU64,
-    queue_dropped: AtomicU64,
-}
+use tracing::{info, warn};
 
 fn wall_now() -> Timestamp {
     Timestamp(
@@ -139,52 +126,24 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         ..TrackerConfig::default()
     });
 
-    let (tx, rx) = bounded::<Captured>(65_536);
-    let linktypes: Vec<i32> = sources.iter().map(LiveSource::linktype).collect();
+    let (tx, rx) = bounded::<capture_reader::Captured>(65_536);
     let counters: Vec<Arc<IfaceCounters>> = sources
         .iter()
         .map(|_| Arc::new(IfaceCounters::default()))
         .collect();
+    // A reader that cannot go on writes why here and stops the sensor.
+    let fatal: capture_reader::Fatal = Arc::default();
     let mut readers = Vec::new();
-    let handles: Vec<_> = sources.iter_mut().map(LiveSource::stop_handle).collect();
-    for (idx, mut src) in sources.into_iter().enumerate() {
-        let tx = tx.clone();
-        let stop = stop.clone();
-        let c = counters[idx].clone();
-        readers.push(
-            std::thread::Builder::new()
-                .name(format!("shakedown-capture-{idx}"))
-                .spawn(move || {
-                    let mut last_stats = Instant::now();
-                    while !stop.load(Ordering::Relaxed) {
-                        match src.next_packet() {
-                            Ok(Some(p)) => {
-                                let item = Captured {
-                                    iface: idx,
-                                    ts: p.ts,
-                                    data: p.data.to_vec(),
-                                };
-                                if let Err(TrySendError::Full(_)) = tx.try_send(item) {
-                                    c.queue_dropped.fetch_add(1, Ordering::Relaxed);
-                                }
-                            }
-                            Ok(None) => {}
-                            Err(e) => {
-                                error!("capture on {}: {e}", src.interface());
-                                break;
-                            }
-                        }
-                        if last_stats.elapsed() >= Duration::from_secs(1) {
-                            let s = src.stats();
-                            c.kernel_received
-                                .store(s.received as u64, Ordering::Relaxed);
-                            c.kernel_dropped.store(s.dropped as u64, Ordering::Relaxed);
-                            c.if_dropped.store(s.if_dropped as u64, Ordering::Relaxed);
-                            last_stats = Instant::now();
-                        }
-                    }
-                })?,
-        );
+    for (idx, src) in sources.into_iter().enumerate() {
+        readers.push(capture_reader::spawn(
+            idx,
+            src,
+            opts.clone(),
+            tx.clone(),
+            stop.clone(),
+            fatal.clone(),
+            counters[idx].clone(),
+        )?);
     }
     drop(tx);
     info!(
@@ -213,7 +172,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
                     now = p.ts;
                 }
                 dispatcher.tick(p.ts);
-                match decode(linktypes[p.iface], &p.data) {
+                match decode(p.linktype, &p.data) {
                     Ok(pkt) => tracker.process(p.ts, &pkt, &mut |ev| dispatcher.on_event(ev)),
                     Err(skip) => summary.skip(skip),
                 }
@@ -292,8 +251,17 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
                     q + c.queue_dropped.load(Ordering::Relaxed),
                 )
             });
+            let lost: Vec<&str> = (names.iter().zip(&counters))
+                .filter(|(_, c)| !c.up.load(Ordering::Relaxed))
+                .map(|(n, _)| n.as_str())
+                .collect();
+            let lost = if lost.is_empty() {
+                String::new()
+            } else {
+                format!(", capture lost on {} (reopening)", lost.join(", "))
+            };
             info!(
-                "status: {:.0} pps, {:.1} Mbit/s, {} flows, {} TLS connections, {} decisions, drops: kernel {kd}, queue {qd}",
+                "status: {:.0} pps, {:.1} Mbit/s, {} flows, {} TLS connections, {} decisions, drops: kernel {kd}, queue {qd}{lost}",
                 (summary.packets - status_packets) as f64 / secs,
                 (summary.bytes - status_bytes) as f64 * 8.0 / 1e6 / secs,
                 tracker.active_flows(),
@@ -306,11 +274,11 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    for h in &handles {
-        h.stop();
+    for r in &readers {
+        r.wake();
     }
     for r in readers {
-        let _ = r.join();
+        r.join();
     }
     info!("stopping: flushing open flows and pending decisions");
     tracker.flush(&mut |ev| dispatcher.on_event(ev));
@@ -350,17 +318,22 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
     eprintln!("shakedown: {summary}");
     for (i, c) in counters.iter().enumerate() {
         eprintln!(
-            "shakedown: {}: kernel received {}, dropped {}, interface dropped {}; queue dropped {}",
+            "shakedown: {}: kernel received {}, dropped {}, interface dropped {}; queue dropped {}; reopened {}",
             names[i],
             c.kernel_received.load(Ordering::Relaxed),
             c.kernel_dropped.load(Ordering::Relaxed),
             c.if_dropped.load(Ordering::Relaxed),
-            c.queue_dropped.load(Ordering::Relaxed)
+            c.queue_dropped.load(Ordering::Relaxed),
+            c.reopens.load(Ordering::Relaxed)
         );
     }
     eprint!("{}", super::replay::report(&result, &cfg));
     if let Some(k) = kafka_report {
         eprintln!("{k}");
+    }
+    // Everything decided was written; now say what stopped the sensor.
+    if let Some(why) = fatal.lock().ok().and_then(|mut f| f.take()) {
+        anyhow::bail!(why);
     }
     match model_error {
         Some(e) => Err(e),
@@ -404,10 +377,11 @@ struct Gauges<'a> {
 fn render_metrics(g: &Gauges) -> String {
     let (names, counters, summary, tracker) = (g.names, g.counters, g.summary, g.tracker);
     let mut e = crate::metrics::Exposition::default();
-    let iface_metric = |e: &mut crate::metrics::Exposition,
-                        name: &str,
-                        help: &str,
-                        f: &dyn Fn(&IfaceCounters) -> u64| {
+    let iface_metric_of = |e: &mut crate::metrics::Exposition,
+                           name: &str,
+                           kind: &str,
+                           help: &str,
+                           f: &dyn Fn(&IfaceCounters) -> u64| {
         let labels: Vec<[(&str, &str); 1]> =
             names.iter().map(|n| [("interface", n.as_str())]).collect();
         let samples: Vec<(&[(&str, &str)], f64)> = labels
@@ -415,8 +389,27 @@ fn render_metrics(g: &Gauges) -> String {
             .zip(counters)
             .map(|(l, c)| (l.as_slice(), f(c) as f64))
             .collect();
-        e.metric(name, "counter", help, &samples);
+        e.metric(name, kind, help, &samples);
     };
+    let iface_metric = |e: &mut crate::metrics::Exposition,
+                        name: &str,
+                        help: &str,
+                        f: &dyn Fn(&IfaceCounters) -> u64| {
+        iface_metric_of(e, name, "counter", help, f)
+    };
+    iface_metric_of(
+        &mut e,
+        "capture_up",
+        "gauge",
+        "1 while the interface is captured, 0 while it is gone and being reopened.",
+        &|c| u64::from(c.up.load(Ordering::Relaxed)),
+    );
+    iface_metric(
+        &mut e,
+        "capture_reopens_total",
+        "Times the interface was opened again after it went away.",
+        &|c| c.reopens.load(Ordering::Relaxed),
+    );
     iface_metric(
         &mut e,
         "kernel_received_packets_total",

@@ -120,7 +120,13 @@ impl Spool {
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line);
         buf.push(b'\n');
-        self.data.write_all(&buf).map_err(|e| self.err(e))?;
+        if let Err(e) = self.data.write_all(&buf) {
+            // A full disk may have taken part of the line: cut it back, so
+            // that the file holds whole lines and the next append starts
+            // where `len` says.
+            let _ = self.data.set_len(self.len);
+            return Err(self.err(e));
+        }
         self.len += buf.len() as u64;
         self.stats.appended += 1;
         self.unsynced += 1;

@@ -9,9 +9,10 @@
 //! model saved (`--save-model`), exit 0. SIGHUP reloads the configuration.
 
 use super::fingerprint::Outcome;
-use super::replay::{decision_output, detector_config};
+use super::replay::detector_config;
 use crate::capture_reader::{self, IfaceCounters};
 use crate::cli::LiveArgs;
+use crate::decision_output::decision_output;
 use crate::metrics::DecisionCounts;
 use crate::model::Model;
 use crate::model_keeper::ModelKeeper;
@@ -233,6 +234,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
                     tracker: &tracker,
                     decisions: &decision_counts,
                     books: dispatcher.books(),
+                    decisions_unwritten: out_state.lock().map_or(0, |o| o.unwritten),
                     queue_depth: rx.len(),
                     queue_capacity: rx.capacity().unwrap_or(0),
                     model_modified,
@@ -306,11 +308,6 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         Some(k) => Some(super::replay::finish_kafka(k, &cfg)?),
         None => None,
     };
-    if let Some(e) = out_state.lock().expect("decision writer").1.take() {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(anyhow::Error::new(e).context("cannot write decisions"));
-        }
-    }
     summary.files = 0;
     summary.tracker = tracker.stats();
     summary.connections_tcp = summary.tracker.tls_connections;
@@ -331,10 +328,11 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
     if let Some(k) = kafka_report {
         eprintln!("{k}");
     }
-    // Everything decided was written; now say what stopped the sensor.
+    // Everything decided was written (or counted); now say what went wrong.
     if let Some(why) = fatal.lock().ok().and_then(|mut f| f.take()) {
         anyhow::bail!(why);
     }
+    out_state.lock().expect("decision writer").check()?;
     match model_error {
         Some(e) => Err(e),
         None => Ok(Outcome::Complete),
@@ -369,6 +367,7 @@ struct Gauges<'a> {
     tracker: &'a Tracker,
     decisions: &'a Mutex<DecisionCounts>,
     books: BookTotals,
+    decisions_unwritten: u64,
     queue_depth: usize,
     queue_capacity: usize,
     model_modified: Option<SystemTime>,
@@ -436,7 +435,7 @@ fn render_metrics(g: &Gauges) -> String {
     );
     let t = tracker.stats();
     let k = g.books;
-    let plain: [(&str, &str, &str, u64); 21] = [
+    let plain: [(&str, &str, &str, u64); 22] = [
         (
             "packets_total",
             "counter",
@@ -502,6 +501,12 @@ fn render_metrics(g: &Gauges) -> String {
             "counter",
             "Packets not decoded (not IP, truncated, ...).",
             summary.skipped.iter().sum(),
+        ),
+        (
+            "decisions_unwritten_total",
+            "counter",
+            "Decisions that could not be written to their output (a full disk); each is lost, the next is tried.",
+            g.decisions_unwritten,
         ),
         (
             "clients",

@@ -4,6 +4,7 @@ use crate::capture_input::for_each_packet;
 use crate::cli::{DetectorArgs, ReplayArgs};
 use crate::config::Config;
 use crate::decisions::Decision;
+use crate::json_lines_file::JsonLinesFile;
 use crate::kafka_sink::KafkaSink;
 use crate::model::Model;
 use crate::pipeline::{Dispatcher, FlowRecord, FlowSink, PipelineResult};
@@ -13,10 +14,8 @@ use anyhow::Context as _;
 use shakedown_capture::tracker::TrackerConfig;
 use shakedown_capture::Tracker;
 use shakedown_fingerprints::reputation::Reputation;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::fingerprint::Outcome;
@@ -46,20 +45,36 @@ pub fn detector_config(args: &DetectorArgs) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
-fn create(path: &Path, what: &str) -> anyhow::Result<BufWriter<File>> {
-    Ok(BufWriter::new(File::create(path).with_context(|| {
-        format!("cannot create {what} file {}", path.display())
-    })?))
-}
-
 /// The `--flows` writer: one JSON line per TLS connection, when asked for.
+/// Records are best effort: a failed write loses its records (whole lines,
+/// the file stays valid) and is reported once the file is closed.
 pub fn flow_output(path: Option<&Path>) -> anyhow::Result<Option<FlowSink>> {
     let Some(p) = path else { return Ok(None) };
-    let mut w = create(p, "flows")?;
+    let file = JsonLinesFile::create(p, 64 * 1024)
+        .with_context(|| format!("cannot create flows file {}", p.display()))?;
+    let mut w = FlowsFile(file);
+    let mut line = Vec::with_capacity(2048);
     Ok(Some(Box::new(move |r: &FlowRecord| {
-        let _ = serde_json::to_writer(&mut w, r);
-        let _ = w.write_all(b"\n");
+        line.clear();
+        serde_json::to_writer(&mut line, r).expect("flow records serialise");
+        let _ = w.0.push_line(&line);
     })))
+}
+
+/// The flows file, which says what it lost when it closes.
+struct FlowsFile(JsonLinesFile);
+
+impl Drop for FlowsFile {
+    fn drop(&mut self) {
+        let _ = self.0.flush();
+        if let Some(e) = &self.0.first_error {
+            tracing::warn!(
+                "{} flow record(s) could not be written to {} (first error: {e})",
+                self.0.lost,
+                self.0.path().display()
+            );
+        }
+    }
 }
 
 /// Runs capture files through the pipeline.
@@ -106,7 +121,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         .transpose()?
         .map(Arc::new);
     let cfg = Arc::new(cfg);
-    let (emit, out, kafka) = decision_output(&cfg, args_d.decisions.as_deref())?;
+    let (emit, out, kafka) =
+        crate::decision_output::decision_output(&cfg, args_d.decisions.as_deref())?;
     let flows = flow_output(args_d.flows.as_deref())?;
     let (summary, result) = run_pipeline(
         &args.files,
@@ -120,11 +136,6 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         Some(k) => Some(finish_kafka(k, &cfg)?),
         None => None,
     };
-    if let Some(e) = out.lock().expect("decision writer").1.take() {
-        if e.kind() != io::ErrorKind::BrokenPipe {
-            return Err(anyhow::Error::new(e).context("cannot write decisions"));
-        }
-    }
     if !args.quiet {
         eprintln!("shakedown: {summary}");
         eprint!("{}", report(&result, &cfg));
@@ -132,72 +143,12 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
             eprintln!("{k}");
         }
     }
+    out.lock().expect("decision writer").check()?;
     Ok(if summary.files_failed > 0 {
         Outcome::InputErrors
     } else {
         Outcome::Complete
     })
-}
-
-/// Where decisions go, and the state to check once the run is over.
-pub type DecisionWriter = Arc<Mutex<(Box<dyn Write + Send>, Option<io::Error>)>>;
-
-/// The decision output: Kafka (through the spool) when configured, else the
-/// file or standard output, flushed line by line so that nothing decided waits
-/// in a buffer. Returns the emit function, the writer state (its first error)
-/// and the Kafka sink to finish.
-#[allow(clippy::type_complexity)]
-pub fn decision_output(
-    cfg: &Config,
-    decisions: Option<&Path>,
-) -> anyhow::Result<(
-    impl FnMut(&Decision) + Send + 'static,
-    DecisionWriter,
-    Option<Arc<KafkaSink>>,
-)> {
-    if cfg.kafka.enabled() && decisions.is_some() {
-        anyhow::bail!("--decisions and Kafka are exclusive: decisions go to one place");
-    }
-    let kafka = if cfg.kafka.enabled() {
-        Some(Arc::new(KafkaSink::start(&cfg.kafka, &cfg.sensor)?))
-    } else {
-        None
-    };
-    let out: Box<dyn Write + Send> = match decisions {
-        Some(p) => Box::new(create(p, "decisions")?),
-        None => Box::new(io::stdout()),
-    };
-    let out: DecisionWriter = Arc::new(Mutex::new((out, None)));
-    let sink_out = out.clone();
-    let sink_kafka = kafka.clone();
-    // A decision is serialised into this buffer and written with one call:
-    // standard output is line-buffered, and serde's many small writes through
-    // it each look for a newline.
-    let mut line = Vec::with_capacity(2048);
-    let emit = move |d: &Decision| {
-        let mut guard = sink_out.lock().expect("decision writer");
-        let (w, err) = &mut *guard;
-        if err.is_some() {
-            return;
-        }
-        let res = match &sink_kafka {
-            Some(k) => k.emit(d).map_err(|e| io::Error::other(e.to_string())),
-            None => {
-                line.clear();
-                serde_json::to_writer(&mut line, d)
-                    .map_err(io::Error::from)
-                    .and_then(|_| {
-                        line.push(b'\n');
-                        w.write_all(&line)
-                    })
-                    .and_then(|_| w.flush())
-            }
-        };
-        if let Err(e) = res {
-            *err = Some(e);
-        }
-    };
-    Ok((emit, out, kafka))
 }
 
 /// Flushes Kafka with the configured timeout; returns the report line.

@@ -201,6 +201,30 @@ impl KafkaSink {
     pub fn spool_dir(&self) -> &PathBuf {
         &self.spool_dir
     }
+
+    /// The delivery counters and the spool's state now, for the metrics.
+    pub fn gauges(&self) -> KafkaGauges {
+        let spool = self.shared.spool.lock().expect("spool lock");
+        KafkaGauges {
+            delivered: self.stats.delivered.load(Ordering::Relaxed),
+            failed_attempts: self.stats.failed_attempts.load(Ordering::Relaxed),
+            producer_restarts: self.stats.producer_restarts.load(Ordering::Relaxed),
+            spool_bytes: spool.depth(),
+            refused: spool.stats.refused,
+        }
+    }
+}
+
+/// [`KafkaSink::gauges`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KafkaGauges {
+    pub delivered: u64,
+    pub failed_attempts: u64,
+    pub producer_restarts: u64,
+    /// Bytes of decisions in the spool not acknowledged by the broker yet.
+    pub spool_bytes: u64,
+    /// Decisions refused because the spool was at its bound.
+    pub refused: u64,
 }
 
 fn sender(

@@ -116,6 +116,13 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
         ) && metrics.contains("shakedown_model_age_seconds -1\n"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("shakedown_capture_up{interface=\"lo\"} 1\n")
+            && metrics.contains("shakedown_capture_reopens_total{interface=\"lo\"} 0\n")
+            && metrics.contains("shakedown_decisions_unwritten_total 0\n")
+            && !metrics.contains("shakedown_kafka_"),
+        "{metrics}"
+    );
     let text = std::fs::read_to_string(&decisions).unwrap();
     let blocks: Vec<serde_json::Value> = text
         .lines()
@@ -133,6 +140,83 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
             && d["value"] == "127.0.0.1"
             && d["reasons"][0]["code"] == "allowlist"),
         "the reload lifted the block: {text}\n{err}"
+    );
+}
+
+/// With Kafka configured and the broker unreachable, /metrics shows the
+/// decisions waiting in the spool (what an operator alerts on), none
+/// delivered; at SIGTERM they stay in the spool for the next start.
+#[test]
+fn live_shows_decisions_waiting_for_an_unreachable_broker() {
+    if let Some(skip) = common::missing_tool(&["openssl"]) {
+        eprintln!("{skip}");
+        return;
+    }
+    let dir = common::scratch("live-kafka-away");
+    let port = common::free_port();
+    common::make_cert(&dir, "shop.example");
+    let metrics_port = common::free_port();
+    // At SIGTERM, wait 1 s for the broker instead of 10.
+    let config = dir.join("shakedown.toml");
+    std::fs::write(&config, "[kafka]\nflush_timeout_s = 1\n").unwrap();
+    let live = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .args(["live", "-i", "lo", "--bpf", &format!("tcp port {port}")])
+        .args(["--metrics", &format!("127.0.0.1:{metrics_port}")])
+        .arg("--config")
+        .arg(&config)
+        // Nothing listens on port 1: connections are refused.
+        .args(["--kafka-brokers", "127.0.0.1:1"])
+        .arg("--spool-dir")
+        .arg(dir.join("spool"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let server = tls_server(&dir, port);
+    std::thread::sleep(Duration::from_millis(500));
+    common::s_client_burst(
+        || Command::new("timeout"),
+        &format!("127.0.0.1:{port}"),
+        &[],
+        100,
+        10,
+    );
+    let waiting = |m: &str| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("shakedown_kafka_spool_bytes "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let waited = Instant::now();
+    let mut metrics = scrape(metrics_port);
+    while waiting(&metrics) == 0 && waited.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(500));
+        metrics = scrape(metrics_port);
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &live.id().to_string()])
+        .status();
+    let out = live.wait_with_output().unwrap();
+    drop(server);
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("cannot open capture") {
+        eprintln!("SKIPPED: no capture rights on lo here: {}", err.trim());
+        return;
+    }
+    assert!(out.status.success(), "{err}");
+    assert!(
+        waiting(&metrics) > 300,
+        "a block waits in the spool: {metrics}"
+    );
+    assert!(
+        metrics.contains("shakedown_kafka_delivered_total 0\n")
+            && metrics.contains("shakedown_kafka_refused_total 0\n")
+            && metrics.contains("shakedown_decisions_unwritten_total 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        err.contains("bytes of decisions not delivered to Kafka yet"),
+        "{err}"
     );
 }
 

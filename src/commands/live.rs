@@ -235,6 +235,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
                     decisions: &decision_counts,
                     books: dispatcher.books(),
                     decisions_unwritten: out_state.lock().map_or(0, |o| o.unwritten),
+                    kafka: kafka.as_ref().map(|k| k.gauges()),
                     queue_depth: rx.len(),
                     queue_capacity: rx.capacity().unwrap_or(0),
                     model_modified,
@@ -368,6 +369,7 @@ struct Gauges<'a> {
     decisions: &'a Mutex<DecisionCounts>,
     books: BookTotals,
     decisions_unwritten: u64,
+    kafka: Option<crate::kafka_sink::KafkaGauges>,
     queue_depth: usize,
     queue_capacity: usize,
     model_modified: Option<SystemTime>,
@@ -574,6 +576,43 @@ fn render_metrics(g: &Gauges) -> String {
     }
     if let Ok(d) = g.decisions.lock() {
         d.render(&mut e);
+    }
+    if let Some(k) = g.kafka {
+        let kafka: [(&str, &str, &str, u64); 5] = [
+            (
+                "kafka_delivered_total",
+                "counter",
+                "Decisions the Kafka broker acknowledged.",
+                k.delivered,
+            ),
+            (
+                "kafka_failed_attempts_total",
+                "counter",
+                "Deliveries that failed and are tried again from the spool.",
+                k.failed_attempts,
+            ),
+            (
+                "kafka_producer_restarts_total",
+                "counter",
+                "Times the Kafka producer was made anew after failures.",
+                k.producer_restarts,
+            ),
+            (
+                "kafka_spool_bytes",
+                "gauge",
+                "Bytes of decisions in the spool that the broker has not acknowledged yet.",
+                k.spool_bytes,
+            ),
+            (
+                "kafka_refused_total",
+                "counter",
+                "Decisions refused because the spool was at kafka.spool_max_bytes.",
+                k.refused,
+            ),
+        ];
+        for (name, kind, help, v) in kafka {
+            e.metric(name, kind, help, &[(&[], v as f64)]);
+        }
     }
     let age = g
         .model_modified

@@ -48,28 +48,13 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
             .args(["-sk", "--max-time", "3", "-o", "/dev/null", &url])
             .status();
     }
-    // The bot: 100 handshakes without a request in a few seconds, clearly over
-    // the churn limit (3x thresholds.connection_rate); a smaller burst is
-    // borderline by design and its score would depend on timing.
-    common::s_client_burst(
-        || Command::new("timeout"),
-        &format!("127.0.0.1:{port}"),
-        &[],
-        100,
-        10,
-    );
-    // Wait (bounded) until every hello is counted and the block is out (the
-    // metrics are refreshed every second; a loaded machine ends flows later).
+    bot_burst(port);
+    // Every hello counted and the block out.
     let block_line =
         "shakedown_decisions_total{action=\"block\",scope=\"ip\",mode=\"enforce\"} 1\n";
-    let waited = Instant::now();
-    let mut metrics = scrape(metrics_port);
-    let settled =
-        |m: &str| m.contains(block_line) && m.contains("shakedown_client_hellos_total 105\n");
-    while !settled(&metrics) && waited.elapsed() < Duration::from_secs(15) {
-        std::thread::sleep(Duration::from_millis(500));
-        metrics = scrape(metrics_port);
-    }
+    let metrics = scrape_until(metrics_port, |m| {
+        m.contains(block_line) && m.contains("shakedown_client_hellos_total 105\n")
+    });
     // An operator allowlists the blocked address and reloads: the block is lifted.
     std::fs::write(&config, "[allowlist]\nnetworks = [\"127.0.0.0/8\"]\n").unwrap();
     let _ = Command::new("kill")
@@ -174,25 +159,14 @@ fn live_shows_decisions_waiting_for_an_unreachable_broker() {
     std::thread::sleep(Duration::from_millis(1500));
     let server = tls_server(&dir, port);
     std::thread::sleep(Duration::from_millis(500));
-    common::s_client_burst(
-        || Command::new("timeout"),
-        &format!("127.0.0.1:{port}"),
-        &[],
-        100,
-        10,
-    );
+    bot_burst(port);
     let waiting = |m: &str| {
         m.lines()
             .find_map(|l| l.strip_prefix("shakedown_kafka_spool_bytes "))
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    let waited = Instant::now();
-    let mut metrics = scrape(metrics_port);
-    while waiting(&metrics) == 0 && waited.elapsed() < Duration::from_secs(15) {
-        std::thread::sleep(Duration::from_millis(500));
-        metrics = scrape(metrics_port);
-    }
+    let metrics = scrape_until(metrics_port, |m| waiting(m) > 0);
     let _ = Command::new("kill")
         .args(["-TERM", &live.id().to_string()])
         .status();
@@ -384,6 +358,31 @@ fn live_with_an_unknown_user_fails_clearly() {
         err.contains("--user no-such-user-here: no such user"),
         "{err}"
     );
+}
+
+/// The bot: 100 handshakes without a request in a few seconds, clearly over
+/// the churn limit (3x thresholds.connection_rate); a smaller burst is
+/// borderline by design and its score would depend on timing.
+fn bot_burst(port: u16) {
+    common::s_client_burst(
+        || Command::new("timeout"),
+        &format!("127.0.0.1:{port}"),
+        &[],
+        100,
+        10,
+    );
+}
+
+/// /metrics once `done` says so, or after 15 s (the metrics are refreshed
+/// every second, and a loaded machine ends flows later).
+fn scrape_until(port: u16, done: impl Fn(&str) -> bool) -> String {
+    let waited = Instant::now();
+    let mut metrics = scrape(port);
+    while !done(&metrics) && waited.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(500));
+        metrics = scrape(port);
+    }
+    metrics
 }
 
 /// GET /metrics over plain TCP; the whole response, headers included.

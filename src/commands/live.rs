@@ -437,7 +437,7 @@ fn render_metrics(g: &Gauges) -> String {
     );
     let t = tracker.stats();
     let k = g.books;
-    let plain: [(&str, &str, &str, u64); 22] = [
+    let mut plain: Vec<(&str, &str, &str, u64)> = vec![
         (
             "packets_total",
             "counter",
@@ -571,14 +571,8 @@ fn render_metrics(g: &Gauges) -> String {
             k.population_addresses,
         ),
     ];
-    for (name, kind, help, v) in plain {
-        e.metric(name, kind, help, &[(&[], v as f64)]);
-    }
-    if let Ok(d) = g.decisions.lock() {
-        d.render(&mut e);
-    }
     if let Some(k) = g.kafka {
-        let kafka: [(&str, &str, &str, u64); 5] = [
+        plain.extend([
             (
                 "kafka_delivered_total",
                 "counter",
@@ -609,10 +603,13 @@ fn render_metrics(g: &Gauges) -> String {
                 "Decisions refused because the spool was at kafka.spool_max_bytes.",
                 k.refused,
             ),
-        ];
-        for (name, kind, help, v) in kafka {
-            e.metric(name, kind, help, &[(&[], v as f64)]);
-        }
+        ]);
+    }
+    for (name, kind, help, v) in plain {
+        e.metric(name, kind, help, &[(&[], v as f64)]);
+    }
+    if let Ok(d) = g.decisions.lock() {
+        d.render(&mut e);
     }
     let age = g
         .model_modified

@@ -107,6 +107,9 @@ pub fn spawn(
             // link, so the totals are kept here, in 64 bits, from differences.
             let mut last = LiveStats::default();
             let mut last_stats = Instant::now();
+            // Losses in a row (each within a minute of the one before): an
+            // interface that keeps going away is retried ever more slowly.
+            let (mut streak, mut last_loss): (u32, Option<Instant>) = (0, None);
             while !stop.load(Ordering::Relaxed) {
                 match src.next_packet() {
                     Ok(Some(p)) => {
@@ -129,7 +132,14 @@ pub fn spawn(
                             add_stats(&counters, now.since(last));
                         }
                         error!("capture on {e}; opening it again until it is back");
-                        match reopen(&iface, &opts, &stop, &counters) {
+                        streak = match last_loss {
+                            Some(t) if t.elapsed() < Duration::from_secs(60) => {
+                                (streak + 1).min(16)
+                            }
+                            _ => 0,
+                        };
+                        last_loss = Some(Instant::now());
+                        match reopen(&iface, &opts, streak, &stop, &counters) {
                             Ok(Some(s)) => {
                                 src = s;
                                 last = LiveStats::default();
@@ -171,15 +181,17 @@ fn add_stats(c: &IfaceCounters, d: LiveStats) {
 
 /// Opens `iface` again, backing off, until it opens (`Some`), the sensor stops
 /// (`None`), or it cannot be opened for lack of rights (`Err`, the message).
+/// The first wait is `backoff(first)`.
 fn reopen(
     iface: &str,
     opts: &LiveOptions,
+    first: u32,
     stop: &AtomicBool,
     counters: &IfaceCounters,
 ) -> Result<Option<LiveSource>, String> {
     let lost_at = Instant::now();
     let mut last_warning = Instant::now();
-    for attempt in 0.. {
+    for attempt in first.. {
         // Sleep in short steps: a stop must not wait for the backoff.
         let until = Instant::now() + backoff(attempt);
         while Instant::now() < until {
@@ -194,7 +206,7 @@ fn reopen(
                 info!(
                     "capture on {iface} open again after {:.1} s ({} attempts)",
                     lost_at.elapsed().as_secs_f64(),
-                    attempt + 1
+                    attempt - first + 1
                 );
                 return Ok(Some(s));
             }
@@ -204,7 +216,7 @@ fn reopen(
                 ));
             }
             Err(e) => {
-                if attempt == 0 || last_warning.elapsed() >= Duration::from_secs(60) {
+                if attempt == first || last_warning.elapsed() >= Duration::from_secs(60) {
                     warn!(
                         "capture on {iface} still lost after {:.0} s ({e}); trying every {} s",
                         lost_at.elapsed().as_secs_f64(),

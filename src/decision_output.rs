@@ -102,6 +102,12 @@ impl DecisionOutput {
         }
     }
 
+    /// Whether standard output's reader went away (no decision is written
+    /// any more).
+    pub fn closed(&self) -> bool {
+        self.closed
+    }
+
     /// After the run: an error if any decision could not be written.
     pub fn check(&self) -> anyhow::Result<()> {
         match &self.first_error {

@@ -155,6 +155,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
     );
 
     let mut last_metrics = Instant::now();
+    let (mut output_closed, mut last_output_check) = (false, Instant::now());
     let mut summary = RunSummary::default();
     let started = Instant::now();
     let mut last_status = Instant::now();
@@ -223,6 +224,15 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
                     }
                     Err(e) => warn!("model checkpoint failed, the model in use stays: {e:#}"),
                 }
+            }
+        }
+        // `replay | head` may close its output on purpose; a sensor's reader
+        // going away means its decisions go nowhere from now on.
+        if !output_closed && last_output_check.elapsed() >= Duration::from_secs(1) {
+            last_output_check = Instant::now();
+            output_closed = out_state.lock().is_ok_and(|o| o.closed());
+            if output_closed {
+                warn!("standard output was closed: decisions are no longer written (the sensor goes on learning and counting)");
             }
         }
         if let Some(m) = &metrics {

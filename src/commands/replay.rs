@@ -54,10 +54,20 @@ pub fn flow_output(path: Option<&Path>) -> anyhow::Result<Option<FlowSink>> {
         .with_context(|| format!("cannot create flows file {}", p.display()))?;
     let mut w = FlowsFile(file);
     let mut line = Vec::with_capacity(2048);
+    let mut warned: Option<std::time::Instant> = None;
     Ok(Some(Box::new(move |r: &FlowRecord| {
         line.clear();
         serde_json::to_writer(&mut line, r).expect("flow records serialise");
-        let _ = w.0.push_line(&line);
+        if let Err(e) = w.0.push_line(&line) {
+            if warned.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60)) {
+                tracing::warn!(
+                    "cannot write flow records to {}: {e}; {} lost so far, the next ones will be tried",
+                    w.0.path().display(),
+                    w.0.lost
+                );
+                warned = Some(std::time::Instant::now());
+            }
+        }
     })))
 }
 

@@ -1,6 +1,6 @@
 //! Decisions on a full disk: `replay` writing its decisions file, and its
 //! Kafka spool (the broker unreachable), on a 64 KB tmpfs that the test's
-//! 226 decisions (203 KB) overflow. Each decision that does not fit is lost
+//! 226 decisions (203 KB) overflow; and `fingerprint -o` there. Each decision that does not fit is lost
 //! alone and counted; the file keeps whole JSON lines only; the run ends with
 //! exit 1 and a line saying how many were lost. Before, the first failed
 //! write left half a line and every later decision was dropped silently.
@@ -11,14 +11,14 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A 64 KB tmpfs, unmounted on drop.
+/// A tmpfs of `size` (as mount takes it: 64k), unmounted on drop.
 struct SmallDisk(PathBuf);
 
 impl SmallDisk {
-    fn mount(name: &str) -> Option<SmallDisk> {
+    fn mount(name: &str, size: &str) -> Option<SmallDisk> {
         let dir = common::scratch(name);
         let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(&dir)
             .stderr(std::process::Stdio::null())
             .status()
@@ -61,7 +61,7 @@ fn a_full_disk_loses_only_the_decisions_that_do_not_fit() {
     let all = common::json_lines(&all);
     assert!(all.len() > 100, "enough decisions to overflow 64 KB");
 
-    let Some(disk) = SmallDisk::mount("full-disk") else {
+    let Some(disk) = SmallDisk::mount("full-disk", "64k") else {
         eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
         return;
     };
@@ -116,5 +116,32 @@ fn a_full_disk_loses_only_the_decisions_that_do_not_fit() {
             all.len()
         )),
         "{err}"
+    );
+}
+
+/// `fingerprint -o` on a full disk (512 KB for 1.4 MB of records, written
+/// 64 KB at a time) stops with exit 1 and a line naming the file, which
+/// holds whole records only (before, it ended with part of one).
+#[test]
+fn fingerprint_on_a_full_disk_keeps_whole_records() {
+    let capture = "pcaps/scenarios/test.pcap";
+    let Some(disk) = SmallDisk::mount("full-disk-fingerprint", "512k") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let file = disk.0.join("records.jsonl");
+    let out = common::shakedown(&["fingerprint", capture, "-o", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("cannot write output file {}", file.display()))
+            && err.contains("No space left on device"),
+        "{err}"
+    );
+    let records = json_lines(&file, false);
+    assert!(!records.is_empty(), "the records before the disk filled");
+    assert!(
+        records.iter().all(|r| r["ja4"].is_string()),
+        "whole records"
     );
 }

@@ -24,16 +24,18 @@ pub enum Outcome {
 }
 
 pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
-    let out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(
+    let out = match &args.output {
+        Some(path) => Output::File(
             File::create(path)
                 .with_context(|| format!("cannot create output file {}", path.display()))?,
+            path.clone(),
         ),
-        None => Box::new(io::stdout().lock()),
+        None => Output::Stdout(io::stdout().lock()),
     };
     let mut writer = RecordWriter {
         buf: Vec::with_capacity(RecordWriter::CAPACITY + 4096),
         out,
+        written: 0,
         error: None,
     };
     let cfg = TrackerConfig {
@@ -111,8 +113,15 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
 /// be written straight into the buffer.
 struct RecordWriter {
     buf: Vec<u8>,
-    out: Box<dyn Write>,
+    out: Output,
+    /// Bytes of whole lines written.
+    written: u64,
     error: Option<io::Error>,
+}
+
+enum Output {
+    Stdout(io::StdoutLock<'static>),
+    File(File, std::path::PathBuf),
 }
 
 impl RecordWriter {
@@ -136,8 +145,17 @@ impl RecordWriter {
     }
 
     fn flush_buffer(&mut self) {
-        if let Err(e) = self.out.write_all(&self.buf) {
-            self.error = Some(e);
+        let res = match &mut self.out {
+            Output::Stdout(o) => o.write_all(&self.buf),
+            Output::File(f, _) => f.write_all(&self.buf).inspect_err(|_| {
+                // A full disk may have taken part of the buffer: the file
+                // keeps the whole lines written before it.
+                let _ = f.set_len(self.written);
+            }),
+        };
+        match res {
+            Ok(()) => self.written += self.buf.len() as u64,
+            Err(e) => self.error = Some(e),
         }
         self.buf.clear();
     }
@@ -148,12 +166,21 @@ impl RecordWriter {
         }
         let res = match self.error.take() {
             Some(e) => Err(e),
-            None => self.out.flush(),
+            None => match &mut self.out {
+                Output::Stdout(o) => o.flush(),
+                Output::File(..) => Ok(()),
+            },
         };
         match res {
             // A closed pipe (`| head`) is the reader's choice, not our failure.
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-            Err(e) => Err(anyhow::Error::new(e).context("cannot write output")),
+            Err(e) => Err(anyhow::Error::new(e).context(match &self.out {
+                Output::File(_, path) => format!(
+                    "cannot write output file {} (it holds the whole records written before)",
+                    path.display()
+                ),
+                Output::Stdout(_) => "cannot write output".to_string(),
+            })),
             Ok(()) => Ok(()),
         }
     }

@@ -241,19 +241,33 @@ fn sender(
     let mut acked: BTreeSet<u64> = BTreeSet::new();
     let mut backoff_until: Option<Instant> = None;
     let mut failed_rounds = 0u32;
+    // Since when deliveries fail, and when that was last said: an operator
+    // reading the log learns that the firewalls are not getting decisions.
+    let (mut failing_since, mut last_warning): (Option<Instant>, Option<Instant>) = (None, None);
     loop {
         // Acknowledgements: commit the contiguous prefix.
-        let mut failed = false;
+        let mut failed = None;
         while let Ok((end, res)) = acks.try_recv() {
             match res {
                 Ok(()) => {
                     stats.delivered.fetch_add(1, Ordering::Relaxed);
                     acked.insert(end);
                 }
-                Err(_) => {
+                Err(e) => {
                     stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                    failed = true;
+                    failed.get_or_insert(e);
                 }
+            }
+        }
+        if let Some(e) = &failed {
+            failing_since.get_or_insert_with(Instant::now);
+            if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                let depth = shared.spool.lock().expect("spool lock").depth();
+                tracing::warn!(
+                    "kafka {}: delivery failing ({e}); {depth} bytes of decisions wait in the spool and are sent again",
+                    cfg.brokers
+                );
+                last_warning = Some(Instant::now());
             }
         }
         let mut upto = None;
@@ -271,9 +285,17 @@ fn sender(
         }
         if upto.is_some() {
             failed_rounds = 0;
+            if let Some(since) = failing_since.take() {
+                tracing::info!(
+                    "kafka {}: delivering again after {:.0} s of failures",
+                    cfg.brokers,
+                    since.elapsed().as_secs_f64()
+                );
+                last_warning = None;
+            }
         }
         let fatal = producer.client().fatal_error().is_some();
-        if failed || fatal {
+        if failed.is_some() || fatal {
             // Start again from what the broker acknowledged. A fatal error, or
             // rounds of failures with nothing delivered (a broker that restarted
             // and forgot this producer's id and sequence numbers), need a new producer.

@@ -141,9 +141,14 @@ fn live_shows_decisions_waiting_for_an_unreachable_broker() {
     let port = common::free_port();
     common::make_cert(&dir, "shop.example");
     let metrics_port = common::free_port();
-    // At SIGTERM, wait 1 s for the broker instead of 10.
+    // At SIGTERM, wait 1 s for the broker instead of 10; give up on a
+    // delivery after 1 s instead of 15 (so that the failure is logged).
     let config = dir.join("shakedown.toml");
-    std::fs::write(&config, "[kafka]\nflush_timeout_s = 1\n").unwrap();
+    std::fs::write(
+        &config,
+        "[kafka]\nflush_timeout_s = 1\n[kafka.properties]\n\"message.timeout.ms\" = \"1000\"\n",
+    )
+    .unwrap();
     let live = Command::new(env!("CARGO_BIN_EXE_shakedown"))
         .args(["live", "-i", "lo", "--bpf", &format!("tcp port {port}")])
         .args(["--metrics", &format!("127.0.0.1:{metrics_port}")])
@@ -166,7 +171,9 @@ fn live_shows_decisions_waiting_for_an_unreachable_broker() {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    let metrics = scrape_until(metrics_port, |m| waiting(m) > 0);
+    let metrics = scrape_until(metrics_port, |m| {
+        waiting(m) > 0 && !m.contains("shakedown_kafka_failed_attempts_total 0\n")
+    });
     let _ = Command::new("kill")
         .args(["-TERM", &live.id().to_string()])
         .status();
@@ -184,6 +191,7 @@ fn live_shows_decisions_waiting_for_an_unreachable_broker() {
     );
     assert!(
         metrics.contains("shakedown_kafka_delivered_total 0\n")
+            && !metrics.contains("shakedown_kafka_failed_attempts_total 0\n")
             && metrics.contains("shakedown_kafka_refused_total 0\n")
             && metrics.contains("shakedown_decisions_unwritten_total 0\n"),
         "{metrics}"
@@ -191,6 +199,10 @@ fn live_shows_decisions_waiting_for_an_unreachable_broker() {
     assert!(
         err.contains("bytes of decisions not delivered to Kafka yet"),
         "{err}"
+    );
+    assert!(
+        err.contains("kafka 127.0.0.1:1: delivery failing"),
+        "the failing deliveries are logged: {err}"
     );
 }
 

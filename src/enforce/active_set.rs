@@ -272,17 +272,36 @@ impl ActiveSet {
     /// The whole set as JSON, for `/active.json`: entries by scope, in order
     /// of value.
     pub fn snapshot_json(&self) -> String {
-        let mut m: BTreeMap<&str, Vec<EntryView>> = BTreeMap::new();
+        // The entries are in order of scope: each scope's entries follow one
+        // another, and go out as they are read (no copy of the set first).
+        let mut out = Vec::with_capacity(self.entries.len() * 128 + 2);
+        out.push(b'{');
+        let mut scope: Option<&str> = None;
         for (t, live) in &self.entries {
-            m.entry(t.0.as_str()).or_default().push(EntryView {
+            if scope != Some(t.0.as_str()) {
+                if scope.is_some() {
+                    out.extend_from_slice(b"],");
+                }
+                serde_json::to_writer(&mut out, &t.0).expect("a string serialises");
+                out.extend_from_slice(b":[");
+                scope = Some(&t.0);
+            } else {
+                out.push(b',');
+            }
+            let view = EntryView {
                 scope: &t.0,
                 value: &t.1,
                 score: live.score,
                 expires_at: live.expires_at,
                 id: &live.id,
-            });
+            };
+            serde_json::to_writer(&mut out, &view).expect("an entry serialises");
         }
-        serde_json::to_string(&m).unwrap_or_default()
+        if scope.is_some() {
+            out.push(b']');
+        }
+        out.push(b'}');
+        String::from_utf8(out).expect("serde_json writes UTF-8")
     }
 }
 
@@ -443,7 +462,9 @@ mod tests {
         );
         assert_eq!(s.list(&["ip", "ip_range"], |v| !v4(v), 1), ["2001:db8::1"]);
         assert_eq!(s.list(&["ja4"], |_| true, 0), Vec::<&str>::new());
+        assert_eq!(ActiveSet::default().snapshot_json(), "{}");
         let json: Value = serde_json::from_str(&s.snapshot_json()).unwrap();
+        assert_eq!(json.as_object().unwrap().len(), 3, "ip, ip_range, ja4");
         assert_eq!(json["ip"].as_array().unwrap().len(), 5);
         assert_eq!(json["ip"][0]["value"], "10.0.0.1");
         assert_eq!(json["ja4"][0]["score"], 0.98);

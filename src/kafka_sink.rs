@@ -202,16 +202,18 @@ impl KafkaSink {
         &self.spool_dir
     }
 
-    /// The delivery counters and the spool's state now, for the metrics.
-    pub fn gauges(&self) -> KafkaGauges {
-        let spool = self.shared.spool.lock().expect("spool lock");
-        KafkaGauges {
+    /// The delivery counters and the spool's state now, for the metrics;
+    /// `None` while the spool is busy (an fsync on a slow disk): the capture
+    /// loop that asks never waits for it.
+    pub fn gauges(&self) -> Option<KafkaGauges> {
+        let spool = self.shared.spool.try_lock().ok()?;
+        Some(KafkaGauges {
             delivered: self.stats.delivered.load(Ordering::Relaxed),
             failed_attempts: self.stats.failed_attempts.load(Ordering::Relaxed),
             producer_restarts: self.stats.producer_restarts.load(Ordering::Relaxed),
             spool_bytes: spool.depth(),
             refused: spool.stats.refused,
-        }
+        })
     }
 }
 

@@ -156,6 +156,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
 
     let mut last_metrics = Instant::now();
     let (mut output_closed, mut last_output_check) = (false, Instant::now());
+    let (mut last_unwritten, mut last_kafka) = (0u64, None);
     let mut summary = RunSummary::default();
     let started = Instant::now();
     let mut last_status = Instant::now();
@@ -230,13 +231,22 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         // going away means its decisions go nowhere from now on.
         if !output_closed && last_output_check.elapsed() >= Duration::from_secs(1) {
             last_output_check = Instant::now();
-            output_closed = out_state.lock().is_ok_and(|o| o.closed());
+            // try_lock: the capture loop never waits for a decision being written.
+            output_closed = out_state.try_lock().is_ok_and(|o| o.closed());
             if output_closed {
                 warn!("standard output was closed: decisions are no longer written (the sensor goes on learning and counting)");
             }
         }
         if let Some(m) = &metrics {
             if last_metrics.elapsed() >= Duration::from_secs(1) {
+                // Never waiting for the decision writer or the spool: a busy
+                // one keeps its last values for this second.
+                if let Ok(o) = out_state.try_lock() {
+                    last_unwritten = o.unwritten;
+                }
+                if let Some(g) = kafka.as_ref().and_then(|k| k.gauges()) {
+                    last_kafka = Some(g);
+                }
                 m.publish(render_metrics(&Gauges {
                     names: &names,
                     counters: &counters,
@@ -244,8 +254,8 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
                     tracker: &tracker,
                     decisions: &decision_counts,
                     books: dispatcher.books(),
-                    decisions_unwritten: out_state.lock().map_or(0, |o| o.unwritten),
-                    kafka: kafka.as_ref().map(|k| k.gauges()),
+                    decisions_unwritten: last_unwritten,
+                    kafka: last_kafka,
                     queue_depth: rx.len(),
                     queue_capacity: rx.capacity().unwrap_or(0),
                     model_modified,

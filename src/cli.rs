@@ -53,13 +53,19 @@ pub struct LiveArgs {
     #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=2048))]
     pub buffer_mb: u32,
 
-    /// Packets reach the pipeline in kernel blocks instead of one by one:
-    /// fewer wake-ups at high rates, up to --read-timeout-ms of extra delay.
-    #[arg(long)]
+    /// Hand each packet over as it arrives instead of in kernel blocks: up to
+    /// --read-timeout-ms less delay, but a wake-up per packet (about 4x the
+    /// CPU at 200,000 packets/s; docs/BENCHMARKS.md).
+    #[arg(long, conflicts_with = "no_immediate")]
+    pub immediate: bool,
+
+    /// Kernel blocks, the default since session 10 (kept for scripts that
+    /// asked for it).
+    #[arg(long, hide = true)]
     pub no_immediate: bool,
 
-    /// Read timeout, milliseconds: how often an idle reader wakes up (and, with
-    /// --no-immediate, the longest a packet waits in the kernel).
+    /// Read timeout, milliseconds: how often an idle reader wakes up, and
+    /// (without --immediate) the longest a packet waits in the kernel.
     #[arg(long, value_name = "MS", default_value_t = 100, value_parser = clap::value_parser!(i32).range(1..=10_000))]
     pub read_timeout_ms: i32,
 

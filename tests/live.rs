@@ -279,8 +279,8 @@ fn live_gives_up_root_and_keeps_learning_across_restarts() {
         // at the first start.
         cmd.arg("--model").arg(&model);
         if run == 1 {
-            // Packets in kernel blocks rather than one by one: still all seen.
-            cmd.args(["--no-immediate", "--read-timeout-ms", "50"]);
+            // Packets one by one rather than in kernel blocks: still all seen.
+            cmd.args(["--immediate", "--read-timeout-ms", "50"]);
         }
         let live = cmd.stderr(Stdio::piped()).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(1500));

@@ -334,6 +334,9 @@ fn live_reopens_an_interface_that_went_away() {
         }
     };
     requests(2);
+    // Captured packets wait in the kernel's block up to --read-timeout-ms
+    // (100); what is still there when the interface goes goes with it.
+    std::thread::sleep(Duration::from_millis(500));
     assert!(ns.unplug(), "veth deleted");
     std::thread::sleep(Duration::from_secs(1));
     assert!(ns.plug(), "veth created again");

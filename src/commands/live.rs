@@ -52,7 +52,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         buffer_bytes: (args.buffer_mb * 1024 * 1024) as i32,
         bpf: args.bpf.clone(),
         timeout_ms: args.read_timeout_ms,
-        immediate: !args.no_immediate,
+        immediate: args.immediate,
         promiscuous: !args.no_promisc,
     };
     // Open every interface first: a wrong name or missing rights fail before anything runs.

@@ -9,14 +9,9 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
-    if let Some(skip) = common::missing_tool(&["openssl", "curl"]) {
-        eprintln!("{skip}");
+    let Some((dir, port, metrics_port)) = setup("live-loopback", &["openssl", "curl"]) else {
         return;
-    }
-    let dir = common::scratch("live-loopback");
-    let port = common::free_port();
-    common::make_cert(&dir, "shop.example");
-    let metrics_port = common::free_port();
+    };
     let decisions = dir.join("decisions.jsonl");
     let config = dir.join("shakedown.toml");
     std::fs::write(&config, "# defaults\n").unwrap();
@@ -133,14 +128,9 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
 /// delivered; at SIGTERM they stay in the spool for the next start.
 #[test]
 fn live_shows_decisions_waiting_for_an_unreachable_broker() {
-    if let Some(skip) = common::missing_tool(&["openssl"]) {
-        eprintln!("{skip}");
+    let Some((dir, port, metrics_port)) = setup("live-kafka-away", &["openssl"]) else {
         return;
-    }
-    let dir = common::scratch("live-kafka-away");
-    let port = common::free_port();
-    common::make_cert(&dir, "shop.example");
-    let metrics_port = common::free_port();
+    };
     // At SIGTERM, wait 1 s for the broker instead of 10; give up on a
     // delivery after 1 s instead of 15 (so that the failure is logged).
     let config = dir.join("shakedown.toml");
@@ -370,6 +360,18 @@ fn live_with_an_unknown_user_fails_clearly() {
         err.contains("--user no-such-user-here: no such user"),
         "{err}"
     );
+}
+
+/// A scratch folder with a certificate for shop.example, a port for the TLS
+/// server and one for /metrics; `None` after saying which tool is missing.
+fn setup(name: &str, tools: &[&str]) -> Option<(std::path::PathBuf, u16, u16)> {
+    if let Some(skip) = common::missing_tool(tools) {
+        eprintln!("{skip}");
+        return None;
+    }
+    let dir = common::scratch(name);
+    common::make_cert(&dir, "shop.example");
+    Some((dir, common::free_port(), common::free_port()))
 }
 
 /// The bot: 100 handshakes without a request in a few seconds, clearly over

@@ -121,6 +121,20 @@ impl Drop for Namespaces {
     }
 }
 
+/// The namespaces, or `None` after saying why the test skips (a tool is
+/// missing, or namespaces cannot be made without root).
+fn namespaces_or_skip(tools: &[&str]) -> Option<Namespaces> {
+    if let Some(skip) = common::missing_tool(tools) {
+        eprintln!("{skip}");
+        return None;
+    }
+    let ns = Namespaces::create();
+    if ns.is_none() {
+        eprintln!("SKIPPED: cannot create network namespaces here (needs root)");
+    }
+    ns
+}
+
 fn terminate(child: &Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -150,14 +164,7 @@ fn by_connection(text: &str) -> BTreeMap<(String, u64, usize), (Value, Value, Va
 
 #[test]
 fn live_on_a_veth_matches_fingerprint_on_tcpdump_and_blocks_the_bot() {
-    for tool in ["ip", "openssl", "curl", "python3", "tcpdump"] {
-        if !common::have(tool) {
-            eprintln!("SKIPPED: {tool} not installed");
-            return;
-        }
-    }
-    let Some(ns) = Namespaces::create() else {
-        eprintln!("SKIPPED: cannot create network namespaces here (needs root)");
+    let Some(ns) = namespaces_or_skip(&["ip", "openssl", "curl", "python3", "tcpdump"]) else {
         return;
     };
     let dir = common::scratch("live-netns");
@@ -298,14 +305,7 @@ fn live_on_a_veth_matches_fingerprint_on_tcpdump_and_blocks_the_bot() {
 /// that a supervisor restarting on failure did not restart it.
 #[test]
 fn live_reopens_an_interface_that_went_away() {
-    for tool in ["ip", "openssl", "curl"] {
-        if !common::have(tool) {
-            eprintln!("SKIPPED: {tool} not installed");
-            return;
-        }
-    }
-    let Some(ns) = Namespaces::create() else {
-        eprintln!("SKIPPED: cannot create network namespaces here (needs root)");
+    let Some(ns) = namespaces_or_skip(&["ip", "openssl", "curl"]) else {
         return;
     };
     let dir = common::scratch("live-reopen");

@@ -11,25 +11,24 @@
 
 use crate::config::Config;
 use crate::decisions::Decision;
-use crate::json_lines_file::JsonLinesFile;
+use crate::json_lines_out::JsonLinesOut;
 use crate::kafka_sink::KafkaSink;
 use anyhow::Context as _;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tracing::warn;
 
 enum Target {
-    Stdout,
-    File(JsonLinesFile),
+    /// A file or standard output.
+    Lines(JsonLinesOut),
     /// Weak: the command finishes the sink (it must hold the only reference).
     Kafka(Weak<KafkaSink>, PathBuf),
 }
 
 pub struct DecisionOutput {
     target: Target,
-    line: Vec<u8>,
     /// Decisions written, and decisions that could not be.
     pub written: u64,
     pub unwritten: u64,
@@ -46,8 +45,7 @@ pub type DecisionWriter = Arc<Mutex<DecisionOutput>>;
 impl DecisionOutput {
     fn describe(&self) -> String {
         match &self.target {
-            Target::Stdout => "standard output".into(),
-            Target::File(f) => f.path().display().to_string(),
+            Target::Lines(out) => out.describe(),
             Target::Kafka(_, spool) => format!("the Kafka spool {}", spool.display()),
         }
     }
@@ -62,17 +60,11 @@ impl DecisionOutput {
                 Some(k) => k.emit(d).map_err(|e| e.to_string()),
                 None => Err("the Kafka sink is closed".into()),
             },
-            target => {
-                self.line.clear();
-                serde_json::to_writer(&mut self.line, d).expect("decisions serialise");
-                let res = match target {
-                    Target::File(f) => f.push_line(&self.line),
-                    _ => {
-                        self.line.push(b'\n');
-                        let mut out = io::stdout().lock();
-                        out.write_all(&self.line).and_then(|_| out.flush())
-                    }
-                };
+            Target::Lines(out) => {
+                let res = out.push_with(|buf| {
+                    serde_json::to_writer(&mut *buf, d).expect("decisions serialise");
+                    buf.push(b'\n');
+                });
                 match res {
                     Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
                         self.closed = true;
@@ -145,15 +137,14 @@ pub fn decision_output(
     };
     let target = match (&kafka, decisions) {
         (Some(k), _) => Target::Kafka(Arc::downgrade(k), k.spool_dir().clone()),
-        (None, Some(p)) => Target::File(
-            JsonLinesFile::create(p, 0)
+        (None, Some(p)) => Target::Lines(
+            JsonLinesOut::create(p, 0)
                 .with_context(|| format!("cannot create decisions file {}", p.display()))?,
         ),
-        (None, None) => Target::Stdout,
+        (None, None) => Target::Lines(JsonLinesOut::stdout(0)),
     };
     let out: DecisionWriter = Arc::new(Mutex::new(DecisionOutput {
         target,
-        line: Vec::with_capacity(2048),
         written: 0,
         unwritten: 0,
         first_error: None,

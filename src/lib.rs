@@ -19,7 +19,7 @@ pub mod enforce;
 pub mod features;
 pub mod in_order;
 pub mod json_line;
-pub mod json_lines_file;
+pub mod json_lines_out;
 pub mod kafka_sink;
 pub mod logging;
 pub mod metrics;

@@ -5,12 +5,12 @@ use crate::capture_input::for_each_packet;
 use crate::cli::FingerprintArgs;
 use crate::connection_record::ConnectionJson;
 use crate::in_order::InOrder;
+use crate::json_lines_out::JsonLinesOut;
 use crate::run_summary::RunSummary;
 use anyhow::Context as _;
 use shakedown_capture::tracker::{FlowEvent, TrackerConfig};
 use shakedown_capture::Tracker;
-use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::time::Instant;
 
 /// How a run ended.
@@ -25,19 +25,11 @@ pub enum Outcome {
 
 pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
     let out = match &args.output {
-        Some(path) => Output::File(
-            File::create(path)
-                .with_context(|| format!("cannot create output file {}", path.display()))?,
-            path.clone(),
-        ),
-        None => Output::Stdout(io::stdout().lock()),
+        Some(path) => JsonLinesOut::create(path, RecordWriter::CAPACITY)
+            .with_context(|| format!("cannot create output file {}", path.display()))?,
+        None => JsonLinesOut::stdout(RecordWriter::CAPACITY),
     };
-    let mut writer = RecordWriter {
-        buf: Vec::with_capacity(RecordWriter::CAPACITY + 4096),
-        out,
-        written: 0,
-        error: None,
-    };
+    let mut writer = RecordWriter { out, error: None };
     let cfg = TrackerConfig {
         max_flows: args.max_flows as usize,
         tcp_idle_timeout: args.tcp_idle_timeout as i64 * 1_000_000_000,
@@ -108,20 +100,12 @@ pub fn run(args: &FingerprintArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-/// JSON-lines writer that remembers its first error instead of panicking
-/// inside the flow table's callback. Buffered by hand, so that a record can
-/// be written straight into the buffer.
+/// The records' output, which remembers its first error instead of panicking
+/// inside the flow table's callback (and then stops the run). Records are
+/// written straight into its buffer.
 struct RecordWriter {
-    buf: Vec<u8>,
-    out: Output,
-    /// Bytes of whole lines written.
-    written: u64,
+    out: JsonLinesOut,
     error: Option<io::Error>,
-}
-
-enum Output {
-    Stdout(io::StdoutLock<'static>),
-    File(File, std::path::PathBuf),
 }
 
 impl RecordWriter {
@@ -138,48 +122,25 @@ impl RecordWriter {
         if self.error.is_some() {
             return;
         }
-        write_line(&mut self.buf);
-        if self.buf.len() >= Self::CAPACITY {
-            self.flush_buffer();
+        if let Err(e) = self.out.push_with(write_line) {
+            self.error = Some(e);
         }
-    }
-
-    fn flush_buffer(&mut self) {
-        let res = match &mut self.out {
-            Output::Stdout(o) => o.write_all(&self.buf),
-            Output::File(f, _) => f.write_all(&self.buf).inspect_err(|_| {
-                // A full disk may have taken part of the buffer: the file
-                // keeps the whole lines written before it.
-                let _ = f.set_len(self.written);
-            }),
-        };
-        match res {
-            Ok(()) => self.written += self.buf.len() as u64,
-            Err(e) => self.error = Some(e),
-        }
-        self.buf.clear();
     }
 
     fn finish(mut self) -> anyhow::Result<()> {
-        if self.error.is_none() {
-            self.flush_buffer();
-        }
         let res = match self.error.take() {
             Some(e) => Err(e),
-            None => match &mut self.out {
-                Output::Stdout(o) => o.flush(),
-                Output::File(..) => Ok(()),
-            },
+            None => self.out.flush(),
         };
         match res {
             // A closed pipe (`| head`) is the reader's choice, not our failure.
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-            Err(e) => Err(anyhow::Error::new(e).context(match &self.out {
-                Output::File(_, path) => format!(
+            Err(e) => Err(anyhow::Error::new(e).context(match self.out.path() {
+                Some(path) => format!(
                     "cannot write output file {} (it holds the whole records written before)",
                     path.display()
                 ),
-                Output::Stdout(_) => "cannot write output".to_string(),
+                None => "cannot write output".to_string(),
             })),
             Ok(()) => Ok(()),
         }

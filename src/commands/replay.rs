@@ -4,7 +4,7 @@ use crate::capture_input::for_each_packet;
 use crate::cli::{DetectorArgs, ReplayArgs};
 use crate::config::Config;
 use crate::decisions::Decision;
-use crate::json_lines_file::JsonLinesFile;
+use crate::json_lines_out::JsonLinesOut;
 use crate::kafka_sink::KafkaSink;
 use crate::model::Model;
 use crate::pipeline::{Dispatcher, FlowRecord, FlowSink, PipelineResult};
@@ -50,7 +50,7 @@ pub fn detector_config(args: &DetectorArgs) -> anyhow::Result<Config> {
 /// the file stays valid) and is reported once the file is closed.
 pub fn flow_output(path: Option<&Path>) -> anyhow::Result<Option<FlowSink>> {
     let Some(p) = path else { return Ok(None) };
-    let file = JsonLinesFile::create(p, 64 * 1024)
+    let file = JsonLinesOut::create(p, 64 * 1024)
         .with_context(|| format!("cannot create flows file {}", p.display()))?;
     let mut w = FlowsFile(file);
     let mut line = Vec::with_capacity(2048);
@@ -62,7 +62,7 @@ pub fn flow_output(path: Option<&Path>) -> anyhow::Result<Option<FlowSink>> {
             if warned.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60)) {
                 tracing::warn!(
                     "cannot write flow records to {}: {e}; {} lost so far, the next ones will be tried",
-                    w.0.path().display(),
+                    w.0.describe(),
                     w.0.lost
                 );
                 warned = Some(std::time::Instant::now());
@@ -72,7 +72,7 @@ pub fn flow_output(path: Option<&Path>) -> anyhow::Result<Option<FlowSink>> {
 }
 
 /// The flows file, which says what it lost when it closes.
-struct FlowsFile(JsonLinesFile);
+struct FlowsFile(JsonLinesOut);
 
 impl Drop for FlowsFile {
     fn drop(&mut self) {
@@ -81,7 +81,7 @@ impl Drop for FlowsFile {
             tracing::warn!(
                 "{} flow record(s) could not be written to {} (first error: {e})",
                 self.0.lost,
-                self.0.path().display()
+                self.0.describe()
             );
         }
     }

@@ -154,8 +154,8 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
         args.snaplen
     );
 
-    let mut last_metrics = Instant::now();
-    let (mut output_closed, mut last_output_check) = (false, Instant::now());
+    let mut last_second = Instant::now();
+    let (mut output_closed, mut closed_now) = (false, false);
     let (mut last_unwritten, mut last_kafka) = (0u64, None);
     let mut summary = RunSummary::default();
     let started = Instant::now();
@@ -227,23 +227,22 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
                 }
             }
         }
-        // `replay | head` may close its output on purpose; a sensor's reader
-        // going away means its decisions go nowhere from now on.
-        if !output_closed && last_output_check.elapsed() >= Duration::from_secs(1) {
-            last_output_check = Instant::now();
-            // try_lock: the capture loop never waits for a decision being written.
-            output_closed = out_state.try_lock().is_ok_and(|o| o.closed());
-            if output_closed {
+        // Once a second: what the decision output says, then the metrics.
+        // Never waiting for the output or the spool: a busy one keeps its
+        // last values for this second.
+        if last_second.elapsed() >= Duration::from_secs(1) {
+            last_second = Instant::now();
+            if let Ok(o) = out_state.try_lock() {
+                last_unwritten = o.unwritten;
+                closed_now = o.closed();
+            }
+            // `replay | head` may close its output on purpose; a sensor's
+            // reader going away means its decisions go nowhere from now on.
+            if closed_now && !output_closed {
+                output_closed = true;
                 warn!("standard output was closed: decisions are no longer written (the sensor goes on learning and counting)");
             }
-        }
-        if let Some(m) = &metrics {
-            if last_metrics.elapsed() >= Duration::from_secs(1) {
-                // Never waiting for the decision writer or the spool: a busy
-                // one keeps its last values for this second.
-                if let Ok(o) = out_state.try_lock() {
-                    last_unwritten = o.unwritten;
-                }
+            if let Some(m) = &metrics {
                 if let Some(g) = kafka.as_ref().and_then(|k| k.gauges()) {
                     last_kafka = Some(g);
                 }
@@ -260,7 +259,6 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<Outcome> {
                     queue_capacity: rx.capacity().unwrap_or(0),
                     model_modified,
                 }));
-                last_metrics = Instant::now();
             }
         }
         if args.status_interval > 0

@@ -4,6 +4,7 @@
 //! silently without having run).
 
 mod common;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,28 +16,23 @@ fn live_capture_fingerprints_decides_and_stops_cleanly_on_sigterm() {
     let decisions = dir.join("decisions.jsonl");
     let config = dir.join("shakedown.toml");
     std::fs::write(&config, "# defaults\n").unwrap();
-    let live = Command::new(env!("CARGO_BIN_EXE_shakedown"))
-        .args([
-            "live",
-            "-i",
-            "lo",
-            "--bpf",
-            &format!("tcp port {port}"),
-            "--status-interval",
-            "1",
-            "--metrics",
-            &format!("127.0.0.1:{metrics_port}"),
-        ])
-        .arg("--decisions")
-        .arg(&decisions)
-        .arg("--config")
-        .arg(&config)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    let server = tls_server(&dir, port);
-    std::thread::sleep(Duration::from_millis(500));
+    let mut live = Command::new(env!("CARGO_BIN_EXE_shakedown"));
+    live.args([
+        "live",
+        "-i",
+        "lo",
+        "--bpf",
+        &format!("tcp port {port}"),
+        "--status-interval",
+        "1",
+        "--metrics",
+        &format!("127.0.0.1:{metrics_port}"),
+    ])
+    .arg("--decisions")
+    .arg(&decisions)
+    .arg("--config")
+    .arg(&config);
+    let (live, server) = start(live, &dir, port);
     let url = format!("https://127.0.0.1:{port}/");
     for _ in 0..5 {
         let _ = Command::new("curl")
@@ -139,21 +135,16 @@ fn live_shows_decisions_waiting_for_an_unreachable_broker() {
         "[kafka]\nflush_timeout_s = 1\n[kafka.properties]\n\"message.timeout.ms\" = \"1000\"\n",
     )
     .unwrap();
-    let live = Command::new(env!("CARGO_BIN_EXE_shakedown"))
-        .args(["live", "-i", "lo", "--bpf", &format!("tcp port {port}")])
+    let mut live = Command::new(env!("CARGO_BIN_EXE_shakedown"));
+    live.args(["live", "-i", "lo", "--bpf", &format!("tcp port {port}")])
         .args(["--metrics", &format!("127.0.0.1:{metrics_port}")])
         .arg("--config")
         .arg(&config)
         // Nothing listens on port 1: connections are refused.
         .args(["--kafka-brokers", "127.0.0.1:1"])
         .arg("--spool-dir")
-        .arg(dir.join("spool"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    let server = tls_server(&dir, port);
-    std::thread::sleep(Duration::from_millis(500));
+        .arg(dir.join("spool"));
+    let (live, server) = start(live, &dir, port);
     bot_burst(port);
     let waiting = |m: &str| {
         m.lines()
@@ -197,7 +188,7 @@ fn live_shows_decisions_waiting_for_an_unreachable_broker() {
 }
 
 /// `openssl s_server -www` on 127.0.0.1:`port` with the certificate in `dir`.
-fn tls_server(dir: &std::path::Path, port: u16) -> common::Running {
+fn tls_server(dir: &Path, port: u16) -> common::Running {
     common::s_server(Command::new("openssl"), dir, &format!("127.0.0.1:{port}"))
 }
 
@@ -372,6 +363,16 @@ fn setup(name: &str, tools: &[&str]) -> Option<(std::path::PathBuf, u16, u16)> {
     let dir = common::scratch(name);
     common::make_cert(&dir, "shop.example");
     Some((dir, common::free_port(), common::free_port()))
+}
+
+/// Starts `live` (standard error kept), gives it 1.5 s to open its capture,
+/// then starts the TLS server on `port`.
+fn start(mut live: Command, dir: &Path, port: u16) -> (std::process::Child, common::Running) {
+    let live = live.stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let server = tls_server(dir, port);
+    std::thread::sleep(Duration::from_millis(500));
+    (live, server)
 }
 
 /// The bot: 100 handshakes without a request in a few seconds, clearly over

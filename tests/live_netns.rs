@@ -107,6 +107,17 @@ impl Namespaces {
         ip(&["-n", &self.server, "link", "del", &self.server_if])
     }
 
+    /// `shakedown live` on the server's end of the veth (port 443, a status
+    /// line a second, no metrics endpoint), writing connections to `flows`.
+    fn live(&self, flows: &std::path::Path) -> Command {
+        let mut c = self.exec(&self.server, env!("CARGO_BIN_EXE_shakedown"));
+        c.args(["live", "-i", &self.server_if, "--bpf", "tcp port 443"])
+            .args(["--status-interval", "1", "--metrics", ""])
+            .arg("--flows")
+            .arg(flows);
+        c
+    }
+
     fn exec(&self, ns: &str, program: &str) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", ns, program]);
@@ -192,11 +203,7 @@ fn live_on_a_veth_matches_fingerprint_on_tcpdump_and_blocks_the_bot() {
         .spawn()
         .unwrap();
     let live = ns
-        .exec(&ns.server, env!("CARGO_BIN_EXE_shakedown"))
-        .args(["live", "-i", &ns.server_if, "--bpf", "tcp port 443"])
-        .args(["--status-interval", "1", "--metrics", ""])
-        .arg("--flows")
-        .arg(&flows)
+        .live(&flows)
         .arg("--decisions")
         .arg(&decisions)
         .stderr(Stdio::piped())
@@ -314,11 +321,7 @@ fn live_reopens_an_interface_that_went_away() {
     // Listening on every address: the server's address goes and comes back.
     let server = common::s_server(ns.exec(&ns.server, "openssl"), &dir, "0.0.0.0:443");
     let live = ns
-        .exec(&ns.server, env!("CARGO_BIN_EXE_shakedown"))
-        .args(["live", "-i", &ns.server_if, "--bpf", "tcp port 443"])
-        .args(["--status-interval", "1", "--metrics", ""])
-        .arg("--flows")
-        .arg(&flows)
+        .live(&flows)
         .args(["--decisions", "/dev/null"])
         .stderr(Stdio::piped())
         .spawn()

@@ -67,6 +67,19 @@ fn run_ok(args: &[&str]) {
     );
 }
 
+/// `shakedown learn` of `capture` with the configuration `cfg`, into `model`.
+fn learn(cfg: &Path, model: &Path, capture: &Path) {
+    run_ok(&[
+        "learn",
+        "-q",
+        "--config",
+        cfg.to_str().unwrap(),
+        "-o",
+        model.to_str().unwrap(),
+        capture.to_str().unwrap(),
+    ]);
+}
+
 #[test]
 fn learn_on_train_replay_test_meets_the_quality_bar() {
     let (train, train_labels) = scenario("train");
@@ -75,15 +88,7 @@ fn learn_on_train_replay_test_meets_the_quality_bar() {
     let allow = good_bots(&[&train_labels, &test_labels]);
     let cfg = write_config(&dir, &allow);
     let model = dir.join("model.json");
-    run_ok(&[
-        "learn",
-        "-q",
-        "--config",
-        cfg.to_str().unwrap(),
-        "-o",
-        model.to_str().unwrap(),
-        train.to_str().unwrap(),
-    ]);
+    learn(&cfg, &model, &train);
     let decisions = dir.join("decisions.jsonl");
     let flows = dir.join("flows.jsonl");
     run_ok(&[
@@ -202,15 +207,7 @@ fn an_idle_timeout_changes_no_decision_and_no_model() {
             twice.to_str().unwrap(),
         ]);
         assert!(replay.status.success(), "{replay:?}");
-        run_ok(&[
-            "learn",
-            "-q",
-            "--config",
-            cfg.to_str().unwrap(),
-            "-o",
-            model.to_str().unwrap(),
-            twice.to_str().unwrap(),
-        ]);
+        learn(cfg, &model, &twice);
         let books = String::from_utf8_lossy(&replay.stderr)
             .lines()
             .find(|l| l.starts_with("books:"))
